@@ -1,0 +1,84 @@
+"""nox sessions: one test session per backend, one that runs them all, and CI helpers.
+
+``nox`` (no arguments) runs the default CI set: the whole CPU test matrix in one
+environment, the workflow lint and the documentation build.
+
+On CPU-only machines torch is pinned to the CPU wheel ``torch==2.13.0`` here, never in
+the package metadata (plain ``torch`` would pull a multi-GB CUDA build).
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.sessions = ["tests"]
+
+TORCH = "torch==2.13.0"
+FRAMEWORKS = {
+    "numpy": [],  # NumPy and array-api-strict come with the package and its test extra
+    "torch": [TORCH],
+    "jax": ["jax[cpu]", "optax"],
+    "tensorflow": ["tensorflow-cpu==2.21.*", "keras>=3.3", "ml_dtypes"],
+    "dask": ["dask[array,distributed]"],
+}
+SELECT = {
+    "numpy": "numpy,array_api_strict",
+    "torch": "torch",
+    "jax": "jax",
+    "tensorflow": "tensorflow",
+    "dask": "dask",
+}
+ALL_BACKENDS = "numpy,array_api_strict,torch,jax,tensorflow,dask"
+EXTRAS = ["rich", "matplotlib", "pillow"]  # the CLI's optional extras, exercised by its tests
+
+
+def _install(session: nox.Session, *groups: str) -> None:
+    pkgs = [p for g in groups for p in FRAMEWORKS[g]]
+    session.install(*pkgs, "-e", ".[test]", *EXTRAS)
+
+
+@nox.session(name="tests-numpy")
+def tests_numpy(session: nox.Session) -> None:
+    """NumPy and array-api-strict cells."""
+    _install(session, "numpy")
+    session.run("pytest", *session.posargs, env={"XBACKEND_TEST_BACKENDS": SELECT["numpy"]})
+
+
+@nox.session(name="tests-torch")
+def tests_torch(session: nox.Session) -> None:
+    """torch cells (CPU wheel)."""
+    _install(session, "torch")
+    session.run("pytest", *session.posargs, env={"XBACKEND_TEST_BACKENDS": SELECT["torch"]})
+
+
+@nox.session(name="tests-jax")
+def tests_jax(session: nox.Session) -> None:
+    """JAX and optax cells."""
+    _install(session, "jax")
+    session.run("pytest", *session.posargs, env={"XBACKEND_TEST_BACKENDS": SELECT["jax"]})
+
+
+@nox.session(name="tests-tensorflow")
+def tests_tensorflow(session: nox.Session) -> None:
+    """TensorFlow and Keras cells (tensorflow-cpu)."""
+    _install(session, "tensorflow")
+    session.run("pytest", *session.posargs, env={"XBACKEND_TEST_BACKENDS": SELECT["tensorflow"]})
+
+
+@nox.session(name="tests-dask")
+def tests_dask(session: nox.Session) -> None:
+    """Dask cells, including the LocalCluster test."""
+    _install(session, "dask")
+    session.run("pytest", *session.posargs, env={"XBACKEND_TEST_BACKENDS": SELECT["dask"]})
+
+
+@nox.session(name="tests")
+def tests_all(session: nox.Session) -> None:
+    """The whole CPU matrix: every backend in one environment (what CI runs)."""
+    _install(session, *FRAMEWORKS)
+    session.install("pytest-xdist")
+    session.run(
+        "pytest", "-n", "2", "--durations=15", *session.posargs,
+        env={"XBACKEND_TEST_BACKENDS": ALL_BACKENDS},
+    )

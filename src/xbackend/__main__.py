@@ -1,0 +1,7 @@
+"""``python -m xbackend``."""
+
+import sys
+
+from xbackend._seed import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Namespace adapters for frameworks that array-api-compat does not cover (TensorFlow)."""

@@ -1,0 +1,114 @@
+"""Validation and preparation of a loss's inputs (shared by both families)."""
+
+from __future__ import annotations
+
+import functools
+from types import ModuleType
+from typing import Any, Callable, NamedTuple, TypeVar
+
+import numpy as np
+
+from xbackend import _checks
+from xbackend._dtypes import cast, compute_dtype, out_dtype
+from xbackend._namespace import array_namespace
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+_NUMPY_BASED = ("numpy", "array_api_strict")
+
+
+def quiet_numpy(fn: F) -> F:
+    """Silence NumPy's floating-point warnings inside a public function.
+
+    The losses produce inf/NaN at documented edges (``inf - inf`` in a branch that
+    ``where`` then discards, NaN rows for NaN inputs); NumPy would warn about the
+    intermediate values. Other frameworks do not warn and are called directly (no
+    context manager in a ``torch.compile`` or ``jax.jit`` trace).
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if args and type(args[0]).__module__.split(".")[0] in _NUMPY_BASED:
+            with np.errstate(all="ignore"):
+                return fn(*args, **kwargs)
+        return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+class Inputs(NamedTuple):
+    xp: ModuleType
+    x: Any  # logits (or probabilities) in the compute dtype
+    compute: Any  # compute dtype
+    out: Any  # result dtype
+    shape: tuple  # logits shape (None for sizes unknown at trace time)
+
+
+def prepare(
+    first: Any,
+    labels: Any,
+    *others: Any,
+    xp: ModuleType | None,
+    dtype: Any,
+    reduction: str,
+    name: str = "logits",
+) -> Inputs:
+    """Common checks: arrays, one namespace, real floating ``first``, ``reduction``, ``dtype``."""
+    _checks.require_array(first, name)
+    _checks.require_array(labels, "labels")
+    _checks.check_reduction(reduction)
+    xp = array_namespace(first, labels, *others, xp=xp)
+    _checks.check_real_floating(xp, first, name)
+    out = out_dtype(xp, first.dtype, dtype)
+    ct = compute_dtype(xp, first.dtype, dtype)
+    return Inputs(xp, cast(xp, first, ct), ct, out, _checks.shape_of(first))
+
+
+def apply_where(xp: ModuleType, x: Any, where: Any, shape: tuple) -> Any:
+    """Validate a boolean mask broadcastable to ``shape``; masked logits become -inf."""
+    if where is None:
+        return x
+    check_mask(xp, where, shape, "logits")
+    return xp.where(where, x, -xp.inf)
+
+
+def check_mask(xp: ModuleType, where: Any, shape: tuple, target: str) -> None:
+    _checks.require_array(where, "where")
+    if not xp.isdtype(where.dtype, "bool"):
+        raise TypeError(f"where must be a boolean array, got dtype {where.dtype}")
+    _checks.check_broadcasts_to(_checks.shape_of(where), shape, "where", target)
+
+
+def float_labels(xp: ModuleType, labels: Any, shape: tuple, dtype: Any, *, allow_int: bool) -> Any:
+    """Labels broadcast to ``shape`` in ``dtype``."""
+    if not xp.isdtype(labels.dtype, "real floating"):
+        if not allow_int:
+            raise TypeError(
+                f"labels must be floating probability vectors, got dtype {labels.dtype}; "
+                "for integer class indices use sparse_softmax_cross_entropy"
+            )
+        if not xp.isdtype(labels.dtype, ("bool", "integral")):
+            raise TypeError(f"labels must be real (float, bool or 0/1 integers), got dtype {labels.dtype}")
+    lshape = _checks.shape_of(labels)
+    _checks.check_broadcasts_to(lshape, shape, "labels", "logits")
+    y = cast(xp, labels, dtype)
+    if lshape != shape:
+        y = xp.broadcast_to(y, tuple(shape))
+    return y
+
+
+def class_vector(xp: ModuleType, v: Any, n_classes: Any, name: str, dtype: Any) -> Any:
+    """A length-C per-class array (``class_weights``, ``alpha``)."""
+    if v is None:
+        return None
+    _checks.require_array(v, name)
+    shape = _checks.shape_of(v)
+    if len(shape) != 1 or (n_classes is not None and shape[0] not in (n_classes, None)):
+        raise ValueError(f"{name} must have shape ({n_classes},) (one value per class), got shape {shape}")
+    if not xp.isdtype(v.dtype, ("real floating", "integral")):
+        raise TypeError(f"{name} must be a real array, got dtype {v.dtype}")
+    return cast(xp, v, dtype)
+
+
+def row_shape(shape: tuple, axis: int) -> tuple:
+    return shape[:axis] + shape[axis + 1 :]

@@ -1,0 +1,451 @@
+"""Loss kernels: each forward next to its analytic derivative, in Array API code.
+
+A kernel computes the *unweighted, unreduced* loss of one family and knows its own
+derivative, so that :mod:`xbackend._autodiff` can register it with each autodiff
+system. Weights and reductions are applied outside (they are cheap, O(rows)).
+
+Kernel protocol (all methods are pure functions of their arguments)::
+
+    forward(xp, x, y, arrays, st) -> (loss, residuals)
+    grad_x(xp, x, y, arrays, st, residuals | None, g | None) -> dloss/dx (times g)
+    grad_y(xp, x, y, arrays, st, residuals | None, g | None) -> dloss/dy (times g)
+    contract(xp, G, t, st) -> the tangent of the loss for an input tangent t
+
+``x`` is in the compute dtype (float32 for float16/bfloat16 inputs), with masked
+classes already set to ``-inf``; ``arrays`` are constants (never differentiated);
+``st`` is a hashable tuple of Python values. ``residuals=None`` means "recompute from
+x" (used under double backward so that the result stays differentiable).
+
+Memory: row-wise kernels save only the logits (the caller's own array) and O(rows)
+residuals: the log-sum-exp, the row factor and the label mass.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any, NamedTuple
+
+import array_api_compat
+
+from xbackend._autodiff import stop_gradient
+
+# --------------------------------------------------------------------------- helpers
+
+
+def device_of(xp: ModuleType, x: Any) -> Any:
+    if xp.__name__ == "xbackend._backends._tensorflow":
+        return xp.device(x)
+    return array_api_compat.device(x)
+
+
+def shift(xp: ModuleType, x: Any, axis: int) -> tuple[Any, Any, Any]:
+    """``(xs, m, nonempty)`` with ``xs = x - m``, ``m`` the (gradient-stopped) row max.
+
+    ``xs`` is 0 where ``x == +inf``, which gives the exact limit for ``+inf`` logits (the
+    softmax shares its mass among the ``+inf`` classes and every other class gets
+    ``-inf``) instead of the NaN of ``inf - inf``; finite entries keep their gradient. A row whose classes are all masked
+    (``-inf``) is shifted by 0 and flagged ``nonempty=False``. NaN propagates.
+    """
+    m = stop_gradient(xp, xp.max(x, axis=axis, keepdims=True))
+    nonempty = m != -xp.inf
+    m = xp.where(nonempty, m, 0.0)
+    return shifted(xp, x, m), m, nonempty
+
+
+def log_sum_exp_shifted(xp: ModuleType, xs: Any, axis: int) -> Any:
+    """``log(sum(exp(xs)))`` with an empty (all -inf) row giving 0, not -inf."""
+    se = xp.sum(xp.exp(xs), axis=axis, keepdims=True)
+    return xp.log(xp.where(se == 0, 1.0, se))
+
+
+def shifted(xp: ModuleType, x: Any, m: Any) -> Any:
+    """``x - m`` with the ``+inf`` convention of :func:`shift` (``m`` from :func:`shift`)."""
+    return xp.where(x == xp.inf, 0.0, x - m)
+
+
+def softmax_from(xp: ModuleType, x: Any, m: Any, lse_s: Any) -> Any:
+    """``softmax(x)`` from the residuals ``m`` and ``lse_s`` of :func:`shift`."""
+    return xp.exp(shifted(xp, x, m) - lse_s)
+
+
+def arange_along(xp: ModuleType, n: int, axis: int, ndim: int, device: Any) -> Any:
+    shape = [1] * ndim
+    shape[axis] = n
+    return xp.reshape(xp.arange(n, device=device), tuple(shape))
+
+
+def along(xp: ModuleType, v: Any, axis: int, ndim: int) -> Any:
+    """Reshape a length-C vector so it broadcasts along ``axis``."""
+    shape = [1] * ndim
+    shape[axis] = v.shape[0]
+    return xp.reshape(v, tuple(shape))
+
+
+def onehot_mask(xp: ModuleType, x: Any, idx: Any, axis: int) -> Any:
+    """Boolean ``(arange(C) == idx)`` along ``axis``; ``idx`` has keepdims shape."""
+    return arange_along(xp, x.shape[axis], axis, x.ndim, device_of(xp, x)) == idx
+
+
+def gather(xp: ModuleType, x: Any, idx: Any, axis: int) -> Any:
+    """``x[..., idx, ...]`` along ``axis`` (keepdims). ``idx`` must be in range.
+
+    Uses ``take_along_axis`` where the namespace has it; Dask's does not, so there the
+    gather is a chunk-local masked sum, which stays lazy.
+    """
+    if hasattr(xp, "take_along_axis"):
+        return xp.take_along_axis(x, idx, axis=axis)
+    return xp.sum(xp.where(onehot_mask(xp, x, idx, axis), x, 0.0), axis=axis, keepdims=True)
+
+
+def take_class(xp: ModuleType, table: Any, x: Any, idx: Any, axis: int) -> Any:
+    """``table[idx]`` for a length-C table and in-range keepdims indices ``idx``."""
+    if hasattr(xp, "take_along_axis"):
+        shape = tuple(-1 if d is None else d for d in idx.shape)
+        flat = xp.reshape(idx, (-1,))
+        return xp.reshape(xp.take(table, flat, axis=0), shape)
+    return gather(xp, xp.broadcast_to(along(xp, table, axis, x.ndim), x.shape), idx, axis)
+
+
+def mul0(a: Any, b: Any, xp: ModuleType) -> Any:
+    """``a * b`` with ``0 * inf = 0`` where ``b == 0`` (the ``0 log 0 = 0`` convention)."""
+    return xp.where(b == 0, 0.0, a * b)
+
+
+def expand_g(xp: ModuleType, g: Any, axis: int | None) -> Any:
+    if g is None:
+        return 1.0
+    return g if axis is None else xp.expand_dims(g, axis=axis)
+
+
+def stable_sigmoids(xp: ModuleType, x: Any) -> tuple[Any, Any, Any]:
+    """``(sigmoid(x), sigmoid(-x), log1p(exp(-|x|)))``, each with relative accuracy."""
+    e = xp.exp(-xp.abs(x))
+    big = 1.0 / (1.0 + e)
+    small = e * big
+    pos = x >= 0
+    return xp.where(pos, big, small), xp.where(pos, small, big), xp.log1p(e)
+
+
+def bce_terms(xp: ModuleType, x: Any, z: Any, pz: Any, t: Any) -> Any:
+    """``pz·softplus(-x) + (1-z)·softplus(x)`` without cancellation and with 0·inf = 0.
+
+    Uses ``softplus(±x) = relu(±x) + t`` with ``t = log1p(exp(-|x|))``: exactly one of
+    the relu terms is non-zero, so the loss is ``c·|x| + (pz + 1 - z)·t``.
+    """
+    c = xp.where(x < 0, pz, 1.0 - z)
+    lin = mul0(xp.abs(x), c, xp)
+    return lin + (pz + (1.0 - z)) * t
+
+
+class _RowKernel:
+    """Kernels whose loss reduces the class axis."""
+
+    @staticmethod
+    def contract(xp: ModuleType, G: Any, t: Any, st: Any) -> Any:
+        return xp.sum(G * t, axis=st.axis)
+
+
+class _ElementKernel:
+    @staticmethod
+    def contract(xp: ModuleType, G: Any, t: Any, st: Any) -> Any:
+        return G * t
+
+
+# ---------------------------------------------------------------- soft-label softmax
+
+
+class SoftStatic(NamedTuple):
+    axis: int
+    z_loss: float
+
+
+class SoftmaxXent(_RowKernel):
+    """``lse·Σq − Σ q·x (+ z·lse²)``; ``q`` are the effective labels (weights, smoothing
+    and masks already applied). d/dx = ``softmax·Σq − q``; d/dq = ``lse − x``."""
+
+    def forward(self, xp, x, q, arrays, st):
+        ax = st.axis
+        xs, m, nonempty = shift(xp, x, ax)
+        lse_s = log_sum_exp_shifted(xp, xs, ax)
+        sum_q = xp.sum(q, axis=ax, keepdims=True)
+        qx = xp.sum(mul0(xs, q, xp), axis=ax, keepdims=True)
+        raw = sum_q * lse_s - qx
+        lse = m + lse_s
+        if st.z_loss:
+            raw = raw + st.z_loss * lse * lse
+        k = xp.astype(nonempty, x.dtype)
+        loss = xp.where(nonempty, raw, 0.0)
+        return xp.squeeze(loss, axis=ax), (m, lse_s, k, sum_q)
+
+    def _res(self, xp, x, q, st, res):
+        if res is None:
+            _, res = self.forward(xp, x, q, (), st)
+        return res
+
+    def grad_x(self, xp, x, q, arrays, st, res, g):
+        m, lse_s, k, sum_q = self._res(xp, x, q, st, res)
+        k = k * expand_g(xp, g, st.axis)
+        coef = sum_q + 2.0 * st.z_loss * (m + lse_s) if st.z_loss else sum_q
+        return softmax_from(xp, x, m, lse_s) * (k * coef) - k * q
+
+    def grad_y(self, xp, x, q, arrays, st, res, g):
+        m, lse_s, k, _ = self._res(xp, x, q, st, res)
+        k = k * expand_g(xp, g, st.axis)
+        # -log p, and 0 on masked classes (whose labels carry no gradient upstream)
+        return k * xp.where(x == -xp.inf, 0.0, lse_s - shifted(xp, x, m))
+
+
+# -------------------------------------------------------------- integer-label softmax
+
+
+class SparseStatic(NamedTuple):
+    axis: int
+    label_smoothing: float
+    z_loss: float
+
+
+class SparseSoftmaxXent(_RowKernel):
+    """Integer labels, without a one-hot: per row, with ``a = (1-ε)·w_y`` and
+    ``b = ε/K`` over the K unmasked classes,
+    ``loss = (a + b·Σ_c w_c)·lse − a·x_y − b·Σ_c w_c·x_c (+ z·lse²)``;
+    d/dx = ``softmax·(a + b·Σ_c w_c) − a·onehot(y) − b·w·unmasked``.
+
+    ``arrays = (keep, class_weights)``: ``keep`` is 1 (normal), 0 (ignored) or NaN
+    (invalid label) per row, or None; ``y`` holds in-range indices.
+    Residuals: per-row ``lse``, row factor, label mass and ``b``.
+    """
+
+    def forward(self, xp, x, y, arrays, st):
+        keep, cw = arrays
+        ax, eps = st.axis, st.label_smoothing
+        xs, m, nonempty = shift(xp, x, ax)
+        lse_s = log_sum_exp_shifted(xp, xs, ax)
+        yk = xp.expand_dims(y, axis=ax)
+        a = _label_mass(xp, cw, x, yk, st)
+        x_y = gather(xp, xs, yk, ax)
+        if eps:
+            unmasked = xs != -xp.inf
+            K = xp.sum(xp.astype(unmasked, x.dtype), axis=ax, keepdims=True)
+            b = eps / xp.where(K == 0, 1.0, K)
+            if cw is None:
+                sw, wxs = K, xs
+            else:
+                wv = along(xp, cw, ax, x.ndim)
+                sw = xp.sum(xp.where(unmasked, wv, 0.0), axis=ax, keepdims=True)
+                wxs = wv * xs
+            wx = xp.sum(xp.where(unmasked, wxs, 0.0), axis=ax, keepdims=True)
+            sum_q = a + b * sw
+            raw = sum_q * lse_s - a * x_y - b * wx
+        else:
+            b = None
+            sum_q = a + xp.zeros_like(lse_s)  # a row array even when `a` is a number
+            raw = a * (lse_s - x_y)
+        lse = m + lse_s
+        if st.z_loss:
+            raw = raw + st.z_loss * lse * lse
+        k = _row_factor(xp, keep, nonempty, x.dtype, ax)
+        loss = xp.where(k == 0, 0.0, k * raw)
+        return xp.squeeze(loss, axis=ax), (m, lse_s, k, sum_q, b)
+
+    def grad_x(self, xp, x, y, arrays, st, res, g):
+        _, cw = arrays
+        ax = st.axis
+        if res is None:
+            _, res = self.forward(xp, x, y, arrays, st)
+        m, lse_s, k, sum_q, b = res
+        yk = xp.expand_dims(y, axis=ax)
+        a = _label_mass(xp, cw, x, yk, st)
+        k = k * expand_g(xp, g, ax)
+        coef = sum_q + 2.0 * st.z_loss * (m + lse_s) if st.z_loss else sum_q
+        G = softmax_from(xp, x, m, lse_s) * (k * coef)
+        G = G - xp.where(onehot_mask(xp, x, yk, ax), k * a, 0.0)
+        if b is not None:
+            wv = 1.0 if cw is None else along(xp, cw, ax, x.ndim)
+            G = G - xp.where(x != -xp.inf, (k * b) * wv, 0.0)
+        return G
+
+    def grad_y(self, xp, x, y, arrays, st, res, g):  # integer labels: never called
+        return None
+
+
+def _label_mass(xp, cw, x, yk, st):
+    a = 1.0 - st.label_smoothing
+    return a if cw is None else a * take_class(xp, cw, x, yk, st.axis)
+
+
+def _row_factor(xp, keep, nonempty, dtype, ax):
+    """1 for a normal row, 0 for an ignored or fully masked row, NaN for an invalid label."""
+    if keep is None:
+        return xp.astype(nonempty, dtype)
+    return xp.where(nonempty, xp.expand_dims(keep, axis=ax), 0.0)
+
+
+# --------------------------------------------------------------------------- sigmoid
+
+
+class SigmoidStatic(NamedTuple):
+    pass
+
+
+class SigmoidXent(_ElementKernel):
+    """``pw·z·softplus(-x) + (1-z)·softplus(x)``; d/dx = ``(1-z)·σ(x) − pw·z·σ(-x)``
+    (``σ(x) − z`` without ``pos_weight``), d/dz = ``pw·softplus(-x) − softplus(x)``
+    (``−x`` without it). ``arrays = (pos_weight, mask)``, either may be None."""
+
+    def forward(self, xp, x, z, arrays, st):
+        pw, mask = arrays
+        t = xp.log1p(xp.exp(-xp.abs(x)))
+        loss = bce_terms(xp, x, z, z if pw is None else pw * z, t)
+        if mask is not None:
+            loss = xp.where(mask, loss, 0.0)
+        return loss, ()
+
+    def grad_x(self, xp, x, z, arrays, st, res, g):
+        pw, mask = arrays
+        p1, p0, _ = stable_sigmoids(xp, x)
+        pz = z if pw is None else pw * z
+        G = (1.0 - z) * p1 - pz * p0  # = σ(x) − z, without cancellation when z ∈ {0, 1}
+        if mask is not None:
+            G = xp.where(mask, G, 0.0)
+        return G if g is None else G * g
+
+    def grad_y(self, xp, x, z, arrays, st, res, g):
+        pw, mask = arrays
+        if pw is None:
+            G = -x
+        else:
+            t = xp.log1p(xp.exp(-xp.abs(x)))
+            G = pw * (xp.maximum(-x, 0.0) + t) - (xp.maximum(x, 0.0) + t)
+        if mask is not None:
+            G = xp.where(mask, G, 0.0)
+        return G if g is None else G * g
+
+
+# --------------------------------------------------------------------- sigmoid focal
+
+
+class SigmoidFocalStatic(NamedTuple):
+    gamma: float
+    alpha: float | None
+
+
+class SigmoidFocal(_ElementKernel):
+    """``α_t·(1-p_t)^γ·bce(x, z)`` with ``1-p_t = z·σ(-x) + (1-z)·σ(x)`` (torchvision's
+    formula). d/dx = ``α_t·(1-p_t)^γ·[(σ(x) − z) + γ·(bce/(1-p_t))·(1-2z)·σ(x)σ(-x)]``,
+    finite for every γ >= 0 (``bce/(1-p_t) → 1`` where ``1-p_t → 0``). ``arrays = (mask,)``.
+    """
+
+    def _parts(self, xp, x, z, st):
+        p1, p0, t = stable_sigmoids(xp, x)
+        ce = bce_terms(xp, x, z, z, t)
+        u = z * p0 + (1.0 - z) * p1
+        mod = u**st.gamma if st.gamma else None
+        at = None if st.alpha is None else st.alpha * z + (1.0 - st.alpha) * (1.0 - z)
+        return p1, p0, ce, u, mod, at
+
+    def forward(self, xp, x, z, arrays, st):
+        (mask,) = arrays
+        _, _, ce, _, mod, at = self._parts(xp, x, z, st)
+        loss = ce if mod is None else ce * mod
+        if at is not None:
+            loss = mul0(loss, at, xp)
+        if mask is not None:
+            loss = xp.where(mask, loss, 0.0)
+        return loss, ()
+
+    def _ratio(self, xp, ce, u):
+        return xp.where(u > 0, ce / xp.where(u > 0, u, 1.0), 1.0)
+
+    def grad_x(self, xp, x, z, arrays, st, res, g):
+        (mask,) = arrays
+        p1, p0, ce, u, mod, at = self._parts(xp, x, z, st)
+        G = (1.0 - z) * p1 - z * p0
+        if st.gamma:
+            G = G + st.gamma * (1.0 - 2.0 * z) * mul0(self._ratio(xp, ce, u), p1 * p0, xp)
+            G = mod * G
+        if at is not None:
+            G = at * G
+        if mask is not None:
+            G = xp.where(mask, G, 0.0)
+        return G if g is None else G * g
+
+    def grad_y(self, xp, x, z, arrays, st, res, g):
+        (mask,) = arrays
+        p1, p0, ce, u, mod, at = self._parts(xp, x, z, st)
+        if st.gamma:
+            G = mul0(-x, mod, xp) + st.gamma * mul0(self._ratio(xp, ce, u) * mod, p0 - p1, xp)
+            val = ce * mod
+        else:
+            G, val = -x, ce
+        if at is not None:
+            G = mul0(G, at, xp) + (2.0 * st.alpha - 1.0) * val
+        if mask is not None:
+            G = xp.where(mask, G, 0.0)
+        return G if g is None else G * g
+
+
+# --------------------------------------------------------------------- softmax focal
+
+
+class SoftmaxFocalStatic(NamedTuple):
+    axis: int
+    gamma: float
+    alpha: float | None  # a scalar alpha; a per-class alpha travels in `arrays`
+
+
+class SoftmaxFocal(_RowKernel):
+    """``−α_y·(1 − p_y)^γ·log p_y`` with ``1 − p_y = −expm1(log p_y)`` computed in log
+    space. d/dx = ``α_y·F·(softmax − onehot)`` with
+    ``F = (1-p)^γ·(1 − γ·p·log p/(1-p))``, finite for every γ >= 0 (the ratio
+    ``log p/(1-p) → −1`` as ``p → 1``). ``arrays = (keep, alpha_per_class)``.
+    """
+
+    def _alpha(self, xp, av, x, yk, st):
+        if av is not None:
+            return take_class(xp, av, x, yk, st.axis)
+        return 1.0 if st.alpha is None else st.alpha
+
+    def forward(self, xp, x, y, arrays, st):
+        keep, av = arrays
+        ax = st.axis
+        xs, m, nonempty = shift(xp, x, ax)
+        lse_s = log_sum_exp_shifted(xp, xs, ax)
+        yk = xp.expand_dims(y, axis=ax)
+        logp = xp.minimum(gather(xp, xs, yk, ax) - lse_s, 0.0)
+        raw = -logp if not st.gamma else (-xp.expm1(logp)) ** st.gamma * (-logp)
+        a = self._alpha(xp, av, x, yk, st)
+        if isinstance(a, float):
+            raw = raw * a if a else xp.zeros_like(raw)
+        else:
+            raw = mul0(raw, a, xp)
+        k = _row_factor(xp, keep, nonempty, x.dtype, ax)
+        loss = xp.where(k == 0, 0.0, k * raw)
+        return xp.squeeze(loss, axis=ax), (m + lse_s, k)
+
+    def grad_x(self, xp, x, y, arrays, st, res, g):
+        _, av = arrays
+        ax = st.axis
+        if res is None:
+            _, res = self.forward(xp, x, y, arrays, st)
+        m, lse_s, k = res
+        yk = xp.expand_dims(y, axis=ax)
+        logp = xp.minimum(gather(xp, shifted(xp, x, m), yk, ax) - lse_s, 0.0)
+        if st.gamma:
+            u = -xp.expm1(logp)
+            r = xp.where(u > 0, logp / xp.where(u > 0, u, 1.0), -1.0)
+            F = (u**st.gamma) * (1.0 - st.gamma * mul0(r, xp.exp(logp), xp))
+        else:
+            F = 1.0
+        coef = (k * expand_g(xp, g, ax)) * (self._alpha(xp, av, x, yk, st) * F)
+        s = softmax_from(xp, x, m, lse_s)
+        return s * coef - xp.where(onehot_mask(xp, x, yk, ax), coef, 0.0)
+
+    def grad_y(self, xp, x, y, arrays, st, res, g):
+        return None
+
+
+SOFTMAX_XENT = SoftmaxXent()
+SPARSE_SOFTMAX_XENT = SparseSoftmaxXent()
+SIGMOID_XENT = SigmoidXent()
+SIGMOID_FOCAL = SigmoidFocal()
+SOFTMAX_FOCAL = SoftmaxFocal()

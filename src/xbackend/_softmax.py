@@ -1,0 +1,450 @@
+"""The softmax / categorical cross-entropy family."""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+from xbackend import _checks, _kernels
+from xbackend._autodiff import apply_kernel
+from xbackend._inputs import quiet_numpy, apply_where, class_vector, float_labels, prepare, row_shape
+from xbackend._labels import label_state
+from xbackend._reduce import prepare_weights, reduce_loss
+
+__all__ = [
+    "softmax_cross_entropy",
+    "sparse_softmax_cross_entropy",
+    "softmax_focal_loss",
+    "categorical_cross_entropy",
+]
+
+
+def _nonempty(xp: ModuleType, x: Any, axis: int) -> Any:
+    """Rows with at least one unmasked class (for the ``"mean"`` denominator)."""
+    return xp.max(x, axis=axis) > -xp.inf
+
+
+def _n_classes(shape: tuple, axis: int) -> int:
+    c = shape[axis]
+    if c is None:
+        raise ValueError("the class axis of logits must have a known size")
+    if c == 0:
+        raise ValueError(f"logits has no classes: size 0 along axis {axis}")
+    return c
+
+
+def _check_sparse_labels(xp: ModuleType, labels: Any, shape: tuple, axis: int) -> None:
+    _checks.check_integer_labels(xp, labels)
+    expected = row_shape(shape, axis)
+    got = _checks.shape_of(labels)
+    if len(got) != len(expected) or any(
+        g != e and g is not None and e is not None for g, e in zip(got, expected)
+    ):
+        raise ValueError(
+            f"labels with shape {got} do not match logits with shape {shape}: integer labels "
+            f"must have the logits' shape without axis {axis}, i.e. {expected} (they do not broadcast)"
+        )
+
+
+@quiet_numpy
+def softmax_cross_entropy(
+    logits: Any,
+    labels: Any,
+    /,
+    *,
+    axis: int = -1,
+    class_weights: Any = None,
+    weights: Any = None,
+    label_smoothing: float = 0.0,
+    z_loss: float = 0.0,
+    where: Any = None,
+    reduction: str = "none",
+    dtype: Any = None,
+    xp: ModuleType | None = None,
+) -> Any:
+    r"""Softmax cross-entropy from logits with probability-vector (soft) labels.
+
+    Per row, with :math:`q_c = w_c\,\tilde y_c` (class weights times the smoothed labels
+    :math:`\tilde y_c = (1-\varepsilon)\,y_c + \varepsilon\,m_c/K`, :math:`m_c` the unmasked
+    classes and :math:`K = \sum_c m_c`)
+
+    .. math::
+
+        \ell = -\sum_c q_c \log \mathrm{softmax}(x)_c
+             = \mathrm{lse}(x)\sum_c q_c - \sum_c q_c x_c \;[+\ z\,\mathrm{lse}(x)^2]
+
+    computed in log space (the log-softmax is never materialised) with the exact
+    gradient :math:`\mathrm{softmax}(x)\sum_c q_c - q` -- also for labels that do not sum
+    to 1, where TensorFlow's fused kernel returns :math:`\mathrm{softmax} - y`.
+
+    Native semantics reproduced: ``torch.nn.functional.cross_entropy`` with probability
+    targets (``weight`` = ``class_weights``, ``label_smoothing``); ``optax.softmax_cross_entropy``
+    and ``tf.nn.softmax_cross_entropy_with_logits`` (no options); optax's
+    ``safe_softmax_cross_entropy`` (``-inf`` logits). The ``"mean"`` reduction divides by
+    :math:`\sum_i \sum_c w_c y_{ic}` when ``class_weights`` is given (so one-hot labels
+    equal their integer labels exactly; PyTorch divides by N here) and by the number of
+    rows otherwise.
+
+    Parameters
+    ----------
+    logits : array
+        Real floating, class axis ``axis``.
+    labels : array
+        Real floating probability vectors, broadcastable to ``logits``. Labels are not
+        renormalised. A label on a masked class of a partly masked row gives ``+inf``.
+    axis : int
+        The class axis.
+    class_weights : array, optional
+        Shape ``(C,)``; not differentiated.
+    weights : array, optional
+        Per-example weights broadcastable to the unreduced loss (``logits.shape`` without
+        ``axis``).
+    label_smoothing : float
+        :math:`\varepsilon \in [0, 1]`, spread over the K unmasked classes.
+    z_loss : float
+        Adds :math:`z\cdot\mathrm{lse}(x)^2` per row (PaLM), 0 by default.
+    where : bool array, optional
+        Class mask broadcastable to ``logits``; False (like a ``-inf`` logit) masks a class.
+        A row with every class masked has loss 0, gradient 0, and is not counted by ``"mean"``.
+    reduction : {"none", "sum", "mean", "sum_over_batch_size"}
+        See :mod:`xbackend._reduce`.
+    dtype : dtype, optional
+        Result dtype (default: the logits' dtype). float16/bfloat16 are computed in float32.
+    xp : namespace, optional
+        Array API namespace; inferred from the inputs when omitted.
+
+    Returns
+    -------
+    array
+        ``logits.shape`` without ``axis`` for ``reduction="none"``, else a 0-d array.
+
+    Notes
+    -----
+    NaN in logits or labels propagates to that row. ``+inf`` logits share the
+    probability mass equally (the limit). Gradients flow to ``logits``, ``labels`` and
+    ``weights``; ``class_weights`` and ``where`` are constants.
+
+    Examples
+    --------
+    >>> import numpy as np, xbackend as xb
+    >>> logits = np.array([[2.0, 1.0, 0.1]])
+    >>> labels = np.array([[1.0, 0.0, 0.0]])
+    >>> xb.softmax_cross_entropy(logits, labels)
+    array([0.41702997])
+    """
+    inp = prepare(logits, labels, class_weights, weights, where, xp=xp, dtype=dtype, reduction=reduction)
+    xp, shape, ct = inp.xp, inp.shape, inp.compute
+    ax = _checks.normalize_axis(axis, len(shape))
+    eps = _checks.check_fraction(label_smoothing, "label_smoothing")
+    zl = _checks.check_nonnegative_number(z_loss, "z_loss")
+    n_classes = _n_classes(shape, ax)
+    cw = class_vector(xp, class_weights, n_classes, "class_weights", ct)
+    w = prepare_weights(xp, weights, row_shape(shape, ax), ct)
+    x = apply_where(xp, inp.x, where, shape)
+    y = float_labels(xp, labels, shape, ct, allow_int=False)
+    q = y
+    if eps:
+        unmasked = x != -xp.inf
+        K = xp.sum(xp.astype(unmasked, ct), axis=ax, keepdims=True)
+        q = (1.0 - eps) * y + xp.where(unmasked, eps / xp.where(K == 0, 1.0, K), 0.0)
+    if cw is not None:
+        cwa = _kernels.along(xp, cw, ax, len(shape))
+        q = q * cwa
+    loss = apply_kernel(xp, _kernels.SOFTMAX_XENT, x, q, (), _kernels.SoftStatic(ax, zl))
+    mean_weight = None
+    if reduction == "mean":
+        mean_weight = _nonempty(xp, x, ax)
+        if cw is not None:
+            mean_weight = xp.where(mean_weight, xp.sum(cwa * y, axis=ax), 0.0)
+        else:
+            mean_weight = xp.astype(mean_weight, ct)
+    return reduce_loss(xp, loss, reduction=reduction, weights=w, mean_weight=mean_weight, out_dtype=inp.out)
+
+
+@quiet_numpy
+def sparse_softmax_cross_entropy(
+    logits: Any,
+    labels: Any,
+    /,
+    *,
+    axis: int = -1,
+    ignore_index: int | None = None,
+    class_weights: Any = None,
+    weights: Any = None,
+    label_smoothing: float = 0.0,
+    z_loss: float = 0.0,
+    where: Any = None,
+    reduction: str = "none",
+    invalid: str = "nan",
+    dtype: Any = None,
+    xp: ModuleType | None = None,
+) -> Any:
+    r"""Softmax cross-entropy from logits with integer class labels.
+
+    Per row, with label :math:`y`, :math:`a = (1-\varepsilon)\,w_y` and
+    :math:`b = \varepsilon/K` over the :math:`K` unmasked classes:
+
+    .. math::
+
+        \ell = -(1-\varepsilon)\,w_y \log p_y - \frac{\varepsilon}{K}\sum_{c\ \mathrm{unmasked}} w_c \log p_c
+             = \Big(a + b\sum_c w_c\Big)\mathrm{lse}(x) - a\,x_y - b\sum_c w_c x_c
+             \;[+\ z\,\mathrm{lse}(x)^2]
+
+    No one-hot and no log-softmax is materialised; the gradient is the analytic
+    :math:`\mathrm{softmax}(x)(a + b\sum_c w_c) - a\,\mathrm{onehot}(y) - b\,w`.
+
+    Native semantics reproduced: ``torch.nn.functional.cross_entropy`` with class-index
+    targets (``weight`` = ``class_weights``, ``ignore_index``, ``label_smoothing``,
+    ``reduction="mean"`` divides by :math:`\sum_i w_{y_i}` over non-ignored rows);
+    ``optax.softmax_cross_entropy_with_integer_labels``;
+    ``tf.nn.sparse_softmax_cross_entropy_with_logits``; Keras'
+    ``SparseCategoricalCrossentropy(ignore_class=...)``.
+
+    Parameters
+    ----------
+    logits : array
+        Real floating, class axis ``axis``.
+    labels : array
+        Integer class indices with exactly ``logits.shape`` without ``axis`` (no
+        broadcasting). Float labels raise :class:`TypeError`.
+    axis : int
+        The class axis.
+    ignore_index : int, optional
+        Rows with this label have loss 0 and gradient 0 and are not counted by ``"mean"``
+        (PyTorch's default is -100; here there is none unless given).
+    class_weights : array, optional
+        Shape ``(C,)``; not differentiated.
+    weights : array, optional
+        Per-example weights broadcastable to the unreduced loss.
+    label_smoothing : float
+        :math:`\varepsilon \in [0, 1]`, spread over the K unmasked classes; a row still
+        weighs :math:`w_y` in ``"mean"`` (PyTorch's rule).
+    z_loss : float
+        Adds :math:`z\cdot\mathrm{lse}(x)^2` per row.
+    where : bool array, optional
+        Class mask broadcastable to ``logits`` (False or a ``-inf`` logit masks a class).
+        A label on a masked class gives ``+inf`` with a finite gradient; a fully masked
+        row gives 0 and is not counted by ``"mean"``.
+    reduction : {"none", "sum", "mean", "sum_over_batch_size"}
+        See :mod:`xbackend._reduce`.
+    invalid : {"nan", "raise"}
+        Labels outside ``[0, C)`` that are not ``ignore_index``: ``"nan"`` (default,
+        jit-safe, no host sync) makes that row's loss and gradient NaN; ``"raise"``
+        raises :class:`ValueError` naming the first bad label (concrete arrays: at once;
+        Dask: when computed; under ``jax.jit``/``tf.function``: at trace time). A bad
+        label never reaches a backend's gather (which would wrap, NaN or device-assert).
+    dtype : dtype, optional
+        Result dtype (default: the logits' dtype). float16/bfloat16 are computed in float32.
+    xp : namespace, optional
+        Array API namespace; inferred from the inputs when omitted.
+
+    Returns
+    -------
+    array
+        ``logits.shape`` without ``axis`` for ``reduction="none"``, else a 0-d array.
+
+    Notes
+    -----
+    NaN logits propagate to their row (also an ignored row's gradient, as in PyTorch).
+    An empty or fully ignored batch reduces to 0 under ``"mean"``.
+
+    Examples
+    --------
+    >>> import numpy as np, xbackend as xb
+    >>> logits = np.array([[2.0, 1.0, 0.1], [0.5, 2.5, 0.3]])
+    >>> xb.sparse_softmax_cross_entropy(logits, np.array([0, 1]), reduction="mean")
+    0.2827...
+    """
+    inp = prepare(logits, labels, class_weights, weights, where, xp=xp, dtype=dtype, reduction=reduction)
+    xp, shape, ct = inp.xp, inp.shape, inp.compute
+    ax = _checks.normalize_axis(axis, len(shape))
+    _check_sparse_labels(xp, labels, shape, ax)
+    _checks.check_choice(invalid, "invalid", _checks.INVALID_POLICIES)
+    if ignore_index is not None and (isinstance(ignore_index, bool) or not isinstance(ignore_index, int)):
+        raise TypeError(f"ignore_index must be an int or None, got {ignore_index!r}")
+    eps = _checks.check_fraction(label_smoothing, "label_smoothing")
+    zl = _checks.check_nonnegative_number(z_loss, "z_loss")
+    n_classes = _n_classes(shape, ax)
+    cw = class_vector(xp, class_weights, n_classes, "class_weights", ct)
+    w = prepare_weights(xp, weights, row_shape(shape, ax), ct)
+    x = apply_where(xp, inp.x, where, shape)
+    y, keep, counted = label_state(xp, labels, n_classes, ignore_index, invalid, ct)
+    st = _kernels.SparseStatic(ax, eps, zl)
+    loss = apply_kernel(xp, _kernels.SPARSE_SOFTMAX_XENT, x, y, (keep, cw), st)
+    mean_weight = None
+    if reduction == "mean":
+        mean_weight = _nonempty(xp, x, ax)
+        if counted is not None:
+            mean_weight = mean_weight & counted
+        if cw is not None:
+            wy = xp.squeeze(_kernels.take_class(xp, cw, x, xp.expand_dims(y, axis=ax), ax), axis=ax)
+            mean_weight = xp.where(mean_weight, wy, 0.0)
+        else:
+            mean_weight = xp.astype(mean_weight, ct)
+    return reduce_loss(xp, loss, reduction=reduction, weights=w, mean_weight=mean_weight, out_dtype=inp.out)
+
+
+@quiet_numpy
+def softmax_focal_loss(
+    logits: Any,
+    labels: Any,
+    /,
+    *,
+    axis: int = -1,
+    gamma: float = 2.0,
+    alpha: Any = None,
+    ignore_index: int | None = None,
+    weights: Any = None,
+    reduction: str = "none",
+    invalid: str = "nan",
+    dtype: Any = None,
+    xp: ModuleType | None = None,
+) -> Any:
+    r"""Softmax focal loss (Lin et al. 2017) from logits with integer labels.
+
+    .. math::
+
+        \ell = -\alpha_y\,(1 - p_y)^\gamma \log p_y, \qquad p_y = \mathrm{softmax}(x)_y
+
+    computed in log space: :math:`\log p_y = x_y - \mathrm{lse}(x)` and
+    :math:`1 - p_y = -\mathrm{expm1}(\log p_y)`, so a confident correct prediction keeps
+    relative accuracy and the value and gradient are finite for every
+    :math:`\gamma \ge 0` (``gamma=0`` is the cross-entropy). The gradient is analytic:
+    :math:`\alpha_y F\,(\mathrm{softmax}(x) - \mathrm{onehot}(y))` with
+    :math:`F = (1-p_y)^\gamma\,(1 - \gamma\,p_y \log p_y / (1-p_y))`.
+
+    Native semantics reproduced: Keras' ``CategoricalFocalCrossentropy`` (with one-hot
+    labels, ``alpha`` as a scalar) and the per-class ``alpha`` of detection codebases.
+    ``alpha`` multiplies the loss; it is not part of the ``"mean"`` denominator.
+
+    Parameters
+    ----------
+    logits : array
+        Real floating, class axis ``axis``.
+    labels : array
+        Integer class indices, ``logits.shape`` without ``axis``.
+    axis : int
+        The class axis.
+    gamma : float
+        Focusing parameter :math:`\gamma \ge 0`.
+    alpha : None, float or array
+        None (no weighting), a scalar, or a length-C array of class weights.
+    ignore_index : int, optional
+        Rows with this label give 0 and are not counted by ``"mean"``.
+    weights : array, optional
+        Per-example weights broadcastable to the unreduced loss.
+    reduction : {"none", "sum", "mean", "sum_over_batch_size"}
+        See :mod:`xbackend._reduce`.
+    invalid : {"nan", "raise"}
+        Out-of-range labels, as in :func:`sparse_softmax_cross_entropy`.
+    dtype : dtype, optional
+        Result dtype (default: the logits' dtype).
+    xp : namespace, optional
+        Array API namespace; inferred from the inputs when omitted.
+
+    Returns
+    -------
+    array
+        ``logits.shape`` without ``axis`` for ``reduction="none"``, else a 0-d array.
+    """
+    alpha_arr = None if alpha is None or isinstance(alpha, (int, float)) else alpha
+    inp = prepare(logits, labels, alpha_arr, weights, xp=xp, dtype=dtype, reduction=reduction)
+    xp, shape, ct = inp.xp, inp.shape, inp.compute
+    ax = _checks.normalize_axis(axis, len(shape))
+    _check_sparse_labels(xp, labels, shape, ax)
+    _checks.check_choice(invalid, "invalid", _checks.INVALID_POLICIES)
+    g = _checks.check_nonnegative_number(gamma, "gamma")
+    n_classes = _n_classes(shape, ax)
+    alpha_scalar = None
+    if alpha_arr is None and alpha is not None:
+        alpha_scalar = _checks.check_nonnegative_number(alpha, "alpha")
+    av = class_vector(xp, alpha_arr, n_classes, "alpha", ct)
+    w = prepare_weights(xp, weights, row_shape(shape, ax), ct)
+    y, keep, counted = label_state(xp, labels, n_classes, ignore_index, invalid, ct)
+    st = _kernels.SoftmaxFocalStatic(ax, g, alpha_scalar)
+    loss = apply_kernel(xp, _kernels.SOFTMAX_FOCAL, inp.x, y, (keep, av), st)
+    mean_weight = None
+    if reduction == "mean":
+        mean_weight = _nonempty(xp, inp.x, ax)
+        if counted is not None:
+            mean_weight = mean_weight & counted
+        mean_weight = xp.astype(mean_weight, ct)
+    return reduce_loss(xp, loss, reduction=reduction, weights=w, mean_weight=mean_weight, out_dtype=inp.out)
+
+
+@quiet_numpy
+def categorical_cross_entropy(
+    probs: Any,
+    labels: Any,
+    /,
+    *,
+    axis: int = -1,
+    eps: float | None = None,
+    weights: Any = None,
+    reduction: str = "none",
+    dtype: Any = None,
+    xp: ModuleType | None = None,
+) -> Any:
+    r"""Categorical cross-entropy from probabilities (the hand-written formula, done right).
+
+    .. math::
+
+        \ell = -\sum_c y_c \log \mathrm{clip}(p_c, \epsilon, 1 - \epsilon)
+
+    Rows are **not** renormalised (Keras' ``categorical_crossentropy`` divides by the
+    row sum first; ``xbackend.compat`` reproduces that). The clip keeps the value finite
+    when a probability underflows to 0, at a price: the gradient is exactly zero outside
+    :math:`[\epsilon, 1-\epsilon]`, and probabilities that came from a softmax have
+    already lost their digits (``softmax([0, 100])[0]`` is 0 in float32, so the loss is
+    :math:`-\log\epsilon = 15.9` instead of 100). That is why
+    :func:`softmax_cross_entropy` takes logits.
+
+    Parameters
+    ----------
+    probs : array
+        Real floating probabilities, class axis ``axis``.
+    labels : array
+        Real floating probability vectors broadcastable to ``probs``.
+    axis : int
+        The class axis.
+    eps : float, optional
+        Clip bound in ``(0, 0.5)``; default ``finfo(probs.dtype).eps``.
+    weights : array, optional
+        Per-example weights broadcastable to the unreduced loss.
+    reduction : {"none", "sum", "mean", "sum_over_batch_size"}
+        See :mod:`xbackend._reduce`.
+    dtype : dtype, optional
+        Result dtype (default: the probabilities' dtype).
+    xp : namespace, optional
+        Array API namespace; inferred from the inputs when omitted.
+
+    Returns
+    -------
+    array
+        ``probs.shape`` without ``axis`` for ``reduction="none"``, else a 0-d array.
+
+    Examples
+    --------
+    >>> import numpy as np, xbackend as xb
+    >>> xb.categorical_cross_entropy(np.array([[0.7, 0.2, 0.1]]), np.array([[1.0, 0.0, 0.0]]))
+    array([0.35667494])
+    """
+    inp = prepare(probs, labels, weights, xp=xp, dtype=dtype, reduction=reduction, name="probs")
+    xp, shape, ct = inp.xp, inp.shape, inp.compute
+    ax = _checks.normalize_axis(axis, len(shape))
+    e = clip_eps(xp, eps, probs.dtype)
+    w = prepare_weights(xp, weights, row_shape(shape, ax), ct)
+    y = float_labels(xp, labels, shape, ct, allow_int=False)
+    logp = xp.log(xp.clip(inp.x, e, 1.0 - e))
+    loss = -xp.sum(y * logp, axis=ax)
+    return reduce_loss(xp, loss, reduction=reduction, weights=w, out_dtype=inp.out)
+
+
+def clip_eps(xp: ModuleType, eps: Any, dtype: Any) -> float:
+    if eps is None:
+        return float(xp.finfo(dtype).eps)
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)):
+        raise TypeError(f"eps must be a Python float in (0, 0.5), got {type(eps).__name__}")
+    if not 0.0 < eps < 0.5:
+        raise ValueError(f"eps must be in (0, 0.5), got {eps!r}")
+    return float(eps)
