@@ -12,7 +12,7 @@ from __future__ import annotations
 import nox
 
 nox.options.default_venv_backend = "venv"
-nox.options.sessions = ["tests"]
+nox.options.sessions = ["tests", "lint"]
 
 TORCH = "torch==2.13.0"
 FRAMEWORKS = {
@@ -81,4 +81,15 @@ def tests_all(session: nox.Session) -> None:
     session.run(
         "pytest", "-n", "2", "--durations=15", *session.posargs,
         env={"XBACKEND_TEST_BACKENDS": ALL_BACKENDS},
+    )
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Static checks: pyflakes-level errors and the GitHub workflow schemas."""
+    session.install("ruff", "check-jsonschema")
+    session.run("ruff", "check", "--select", "F,E9,B006,B008", "src", "tests", "conftest.py", "noxfile.py")
+    session.run(
+        "check-jsonschema", "--builtin-schema", "vendor.github-workflows",
+        ".github/workflows/ci.yml", ".github/workflows/gpu.yml",
     )
