@@ -12,7 +12,7 @@ from __future__ import annotations
 import nox
 
 nox.options.default_venv_backend = "venv"
-nox.options.sessions = ["tests", "lint"]
+nox.options.sessions = ["tests", "lint", "docs"]
 
 TORCH = "torch==2.13.0"
 FRAMEWORKS = {
@@ -92,4 +92,24 @@ def lint(session: nox.Session) -> None:
     session.run(
         "check-jsonschema", "--builtin-schema", "vendor.github-workflows",
         ".github/workflows/ci.yml", ".github/workflows/gpu.yml",
+    )
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation (Sphinx, warnings are errors); HTML in docs/_build/html."""
+    session.install("-r", "docs/requirements.txt", "-e", ".")
+    session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """The CPU benchmark (xbackend vs the native losses; results in benchmarks/results/).
+
+    Extra arguments go to ``xbackend bench``, e.g. ``nox -s bench -- --quick``.
+    """
+    _install(session, "torch", "jax", "tensorflow")
+    session.run(
+        "python", "-m", "xbackend", "bench", "--backends", "torch,jax,tensorflow", "--out", "benchmarks/results",
+        *session.posargs,
     )

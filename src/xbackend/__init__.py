@@ -19,6 +19,7 @@ from xbackend._softmax import softmax_cross_entropy as softmax_cross_entropy
 from xbackend._softmax import softmax_focal_loss as softmax_focal_loss
 from xbackend._softmax import sparse_softmax_cross_entropy as sparse_softmax_cross_entropy
 from xbackend._namespace import array_namespace as array_namespace
+from xbackend._compiled import compiled as compiled
 
 __version__ = "0.1.0"
 
@@ -26,6 +27,7 @@ __all__ = [
     "array_namespace",
     "binary_cross_entropy",
     "categorical_cross_entropy",
+    "compiled",
     "log_sigmoid",
     "log_softmax",
     "logsumexp",

@@ -18,6 +18,15 @@ x" (used under double backward so that the result stays differentiable).
 
 Memory: row-wise kernels save only the logits (the caller's own array) and O(rows)
 residuals: the log-sum-exp, the row factor and the label mass.
+
+Memory passes (eager mode): every Array API call is one pass and, unless it reduces,
+one full-size allocation. The hot kernels therefore create few full-size temporaries
+and update them in place (:mod:`xbackend._inplace`: augmented assignment, and on
+torch/NumPy/CuPy ``exp_``, ``nan_to_num_``, ``scatter_add_`` and friends) whenever
+autograd records nothing and no compiler traces; everything else -- JAX, TensorFlow,
+Dask, array-api-strict, ``torch.compile``, double backward -- runs the plain functional
+formulas, which compilers fuse. Each kernel's docstring counts its full-size
+temporaries; no kernel materialises a one-hot or a log-softmax on torch/NumPy.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ from typing import Any, NamedTuple
 
 import array_api_compat
 
+from xbackend import _inplace as ip
 from xbackend._autodiff import stop_gradient
 
 # --------------------------------------------------------------------------- helpers
@@ -46,10 +56,27 @@ def shift(xp: ModuleType, x: Any, axis: int) -> tuple[Any, Any, Any]:
     ``-inf``) instead of the NaN of ``inf - inf``; finite entries keep their gradient. A row whose classes are all masked
     (``-inf``) is shifted by 0 and flagged ``nonempty=False``. NaN propagates.
     """
-    m = stop_gradient(xp, xp.max(x, axis=axis, keepdims=True))
-    nonempty = m != -xp.inf
-    m = xp.where(nonempty, m, 0.0)
+    m, nonempty = row_shift(xp, x, axis)
     return shifted(xp, x, m), m, nonempty
+
+
+def row_shift(xp: ModuleType, x: Any, axis: int) -> tuple[Any, Any]:
+    """``(m, nonempty)`` of :func:`shift` (O(rows)): the gradient-stopped row max, 0 on
+    rows whose classes are all masked."""
+    m = stop_gradient(xp, row_max(xp, x, axis, keepdims=True))
+    nonempty = m != -xp.inf
+    return xp.where(nonempty, m, 0.0), nonempty
+
+
+def row_max(xp: ModuleType, x: Any, axis: int, *, keepdims: bool = False) -> Any:
+    """``xp.max`` along ``axis``; a zero-size ``x`` gives ``-inf`` (the max of nothing).
+
+    ``max`` of an empty array raises on NumPy/torch when ``axis`` is empty and on Dask
+    for *any* empty array (its chunk-wise max does).
+    """
+    if any(d == 0 for d in x.shape):
+        return xp.sum(x, axis=axis, keepdims=keepdims) - xp.inf
+    return xp.max(x, axis=axis, keepdims=keepdims)
 
 
 def log_sum_exp_shifted(xp: ModuleType, xs: Any, axis: int) -> Any:
@@ -64,8 +91,81 @@ def shifted(xp: ModuleType, x: Any, m: Any) -> Any:
 
 
 def softmax_from(xp: ModuleType, x: Any, m: Any, lse_s: Any) -> Any:
-    """``softmax(x)`` from the residuals ``m`` and ``lse_s`` of :func:`shift`."""
-    return xp.exp(shifted(xp, x, m) - lse_s)
+    """``softmax(x)`` from the residuals ``m`` and ``lse_s`` of :func:`shift` (through the
+    where-free :func:`shifted_clamped`, whose +1 on ``+inf`` rows it takes off)."""
+    return xp.exp(shifted_clamped(xp, x, m) - (lse_s + _inf_rows(xp, m)))
+
+
+def shifted_fresh(xp: ModuleType, x: Any, m: Any) -> Any:
+    """:func:`shifted` as a fresh temporary, in one allocation and one in-place pass
+    where the framework allows it (elsewhere :func:`shifted` itself).
+
+    There it is ``x - m`` with NaN set to 0: with ``m`` the row max, ``x - m`` is NaN
+    only at the ``+inf`` entries of a ``+inf`` row (``inf - inf``, which :func:`shifted`
+    maps to 0) and on rows that contain a NaN (``m`` is NaN); those rows become finite
+    here, so every kernel that uses it restores them with :func:`nan_rows` (O(rows)).
+    """
+    if not ip.fresh_fast(xp, x):
+        return shifted(xp, x, m)
+    return ip.nan_to_zero_(xp, x - m)
+
+
+def shifted_clamped(xp: ModuleType, x: Any, m: Any) -> Any:
+    """``min(x - m', 1)`` with ``m' = finfo.max`` on rows whose max ``m`` is ``+inf``:
+    the shift for ``exp`` and gathers without a per-element ``where``.
+
+    XLA on the CPU runs ``exp``-``sum`` over ``where(x == inf, 0, x - m)`` about 4x slower
+    than over this ``min``. Finite rows are unchanged (``x - m <= 0 < 1``, so the
+    derivative is exactly 1: no tie at the clamp); on a ``+inf`` row the ``+inf`` entries
+    become 1 (derivative 0) and the finite ones ``x - finfo.max``, whose ``exp`` is 0; so
+    ``log Σ exp`` of it is that of :func:`shifted` plus 1 on ``+inf`` rows, which
+    :func:`log_sum_exp_of` and :func:`softmax_from` take off again (O(rows)). Use it only
+    under ``exp``: the finite entries of a ``+inf`` row are not ``-inf`` here. A finite
+    logit equal to ``finfo.max`` next to a ``+inf`` one counts as ``+inf``.
+    """
+    big = float(xp.finfo(x.dtype).max)
+    # an array, not a Python scalar (no scalar promotion), made from the O(rows) ``m`` so
+    # that it carries m's device and, under JAX, its sharding (a device= argument would
+    # give a sharded scalar, which JAX refuses)
+    one = xp.ones_like(m)
+    return xp.minimum(x - xp.where(m == xp.inf, big, m), one)
+
+
+def _inf_rows(xp: ModuleType, m: Any) -> Any:
+    return xp.astype(m == xp.inf, m.dtype)
+
+
+def log_sum_exp_of(xp: ModuleType, x: Any, m: Any, axis: int) -> Any:
+    """``log_sum_exp_shifted(shifted(x, m))`` (an empty row gives 0): one fresh temporary
+    exponentiated in place where allowed, else the where-free :func:`shifted_clamped`."""
+    if ip.fresh_fast(xp, x):
+        return log_sum_exp_consume(xp, shifted_fresh(xp, x, m), axis)
+    # the +1 of +inf rows comes off as a division by exp(1) of the sum, not as a
+    # subtraction of 1 from its log: a single +inf entry then gives exactly log 1 = 0
+    # (``log(exp(1)) - 1`` is ±eps in float32)
+    se = xp.sum(xp.exp(shifted_clamped(xp, x, m)), axis=axis, keepdims=True)
+    return xp.log(xp.where(se == 0, 1.0, se) / xp.exp(_inf_rows(xp, m)))
+
+
+def nan_rows(xp: ModuleType, lse_s: Any, m: Any) -> Any:
+    """``lse_s`` made NaN on rows whose max ``m`` is NaN (rows with a NaN logit), so that
+    the loss and the gradient of such a row are NaN also after :func:`shifted_fresh`."""
+    return xp.where(m != m, xp.nan, lse_s)  # m != m: NaN (``isnan`` is not in every namespace)
+
+
+def softmax_fresh(xp: ModuleType, x: Any, m: Any, lse_s: Any) -> Any:
+    """:func:`softmax_from` with one full-size allocation where in-place updates are allowed."""
+    if not ip.fresh_fast(xp, x):
+        return softmax_from(xp, x, m, lse_s)
+    return ip.unary_(xp, "exp", ip.isub(xp, shifted_fresh(xp, x, m), lse_s))
+
+
+def log_sum_exp_consume(xp: ModuleType, xs: Any, axis: int) -> Any:
+    """:func:`log_sum_exp_shifted` of a fresh temporary ``xs``, which it overwrites
+    (``exp`` in place) where the framework allows it."""
+    se = xp.sum(ip.unary_(xp, "exp", xs), axis=axis, keepdims=True)
+    return xp.log(xp.where(se == 0, 1.0, se))
+
 
 
 def arange_along(xp: ModuleType, n: int, axis: int, ndim: int, device: Any) -> Any:
@@ -161,14 +261,27 @@ class SoftStatic(NamedTuple):
 
 class SoftmaxXent(_RowKernel):
     """``lse·Σq − Σ q·x (+ z·lse²)``; ``q`` are the effective labels (weights, smoothing
-    and masks already applied). d/dx = ``softmax·Σq − q``; d/dq = ``lse − x``."""
+    and masks already applied). d/dx = ``softmax·Σq − q``; d/dq = ``lse − x``.
+
+    Full-size temporaries (eager torch/NumPy, in-place updates; N = logits size):
+    forward 2 (``x − m``, then ``exp`` of it); backward 1
+    (``softmax``, scaled in place, ``q·k`` subtracted by ``addcmul_`` on torch, +1 product
+    elsewhere); ``grad_y`` 1 + a boolean.
+    """
 
     def forward(self, xp, x, q, arrays, st):
         ax = st.axis
-        xs, m, nonempty = shift(xp, x, ax)
-        lse_s = log_sum_exp_shifted(xp, xs, ax)
+        m, nonempty = row_shift(xp, x, ax)
+        xs = shifted_fresh(xp, x, m)
+        fast = ip.fresh_fast(xp, x)  # else: the where-free shift for the exp-sum (compilers)
+        lse_s = nan_rows(xp, log_sum_exp_shifted(xp, xs, ax) if fast else log_sum_exp_of(xp, x, m, ax), m)
         sum_q = xp.sum(q, axis=ax, keepdims=True)
-        qx = xp.sum(mul0(xs, q, xp), axis=ax, keepdims=True)
+        if ip.fresh_fast(xp, x):
+            # Σ q·xs with 0·(−inf) = 0: the product's NaN are 0·inf (→ 0), NaN rows of x
+            # (NaN through lse_s) and NaN labels (NaN through Σq): one in-place pass
+            qx = xp.sum(ip.nan_to_zero_(xp, ip.imul(xp, xs, q)), axis=ax, keepdims=True)
+        else:
+            qx = xp.sum(mul0(xs, q, xp), axis=ax, keepdims=True)
         raw = sum_q * lse_s - qx
         lse = m + lse_s
         if st.z_loss:
@@ -186,13 +299,16 @@ class SoftmaxXent(_RowKernel):
         m, lse_s, k, sum_q = self._res(xp, x, q, st, res)
         k = k * expand_g(xp, g, st.axis)
         coef = sum_q + 2.0 * st.z_loss * (m + lse_s) if st.z_loss else sum_q
-        return softmax_from(xp, x, m, lse_s) * (k * coef) - k * q
+        G = ip.imul(xp, softmax_fresh(xp, x, m, lse_s), k * coef)
+        return ip.isub_mul(xp, G, q, k)
 
     def grad_y(self, xp, x, q, arrays, st, res, g):
         m, lse_s, k, _ = self._res(xp, x, q, st, res)
         k = k * expand_g(xp, g, st.axis)
-        # -log p, and 0 on masked classes (whose labels carry no gradient upstream)
-        return k * xp.where(x == -xp.inf, 0.0, lse_s - shifted(xp, x, m))
+        # -log p = lse_s - (x - m), and 0 on masked classes (their labels carry no
+        # gradient upstream): k·(lse_s − xs) computed as (xs − lse_s)·(−k)
+        t = ip.fill_where_(xp, ip.isub(xp, shifted_fresh(xp, x, m), lse_s), x == -xp.inf, 0.0)
+        return ip.imul(xp, t, -k)
 
 
 # -------------------------------------------------------------- integer-label softmax
@@ -213,17 +329,23 @@ class SparseSoftmaxXent(_RowKernel):
     ``arrays = (keep, class_weights)``: ``keep`` is 1 (normal), 0 (ignored) or NaN
     (invalid label) per row, or None; ``y`` holds in-range indices.
     Residuals: per-row ``lse``, row factor, label mass and ``b``.
+
+    Full-size temporaries (eager torch/NumPy, in-place updates): forward 1 (``x − m``,
+    exponentiated in place; +2 and a boolean with label smoothing); backward 1
+    (``softmax``, scaled in place, the label term subtracted by ``scatter_add_`` on torch
+    and a put along the axis on NumPy; elsewhere +1 and a boolean one-hot; +1 and a
+    boolean with label smoothing). No one-hot and no log-softmax on torch and NumPy.
     """
 
     def forward(self, xp, x, y, arrays, st):
         keep, cw = arrays
         ax, eps = st.axis, st.label_smoothing
-        xs, m, nonempty = shift(xp, x, ax)
-        lse_s = log_sum_exp_shifted(xp, xs, ax)
+        m, nonempty = row_shift(xp, x, ax)
         yk = xp.expand_dims(y, axis=ax)
         a = _label_mass(xp, cw, x, yk, st)
-        x_y = gather(xp, xs, yk, ax)
+        x_y = shifted(xp, gather(xp, x, yk, ax), m)  # O(rows)
         if eps:
+            xs = shifted_fresh(xp, x, m)
             unmasked = xs != -xp.inf
             K = xp.sum(xp.astype(unmasked, x.dtype), axis=ax, keepdims=True)
             b = eps / xp.where(K == 0, 1.0, K)
@@ -235,11 +357,13 @@ class SparseSoftmaxXent(_RowKernel):
                 wxs = wv * xs
             wx = xp.sum(xp.where(unmasked, wxs, 0.0), axis=ax, keepdims=True)
             sum_q = a + b * sw
-            raw = sum_q * lse_s - a * x_y - b * wx
+            lse_s = nan_rows(xp, log_sum_exp_consume(xp, xs, ax), m)
+            raw = sum_q * lse_s - _times_mass(xp, x_y, a) - b * wx
         else:
             b = None
+            lse_s = nan_rows(xp, log_sum_exp_of(xp, x, m, ax), m)
             sum_q = a + xp.zeros_like(lse_s)  # a row array even when `a` is a number
-            raw = a * (lse_s - x_y)
+            raw = _times_mass(xp, lse_s - x_y, a)
         lse = m + lse_s
         if st.z_loss:
             raw = raw + st.z_loss * lse * lse
@@ -257,15 +381,22 @@ class SparseSoftmaxXent(_RowKernel):
         a = _label_mass(xp, cw, x, yk, st)
         k = k * expand_g(xp, g, ax)
         coef = sum_q + 2.0 * st.z_loss * (m + lse_s) if st.z_loss else sum_q
-        G = softmax_from(xp, x, m, lse_s) * (k * coef)
-        G = G - xp.where(onehot_mask(xp, x, yk, ax), k * a, 0.0)
+        G = ip.imul(xp, softmax_fresh(xp, x, m, lse_s), k * coef)
+        G = ip.sub_at_(xp, G, yk, k * a, ax, lambda: onehot_mask(xp, x, yk, ax))
         if b is not None:
             wv = 1.0 if cw is None else along(xp, cw, ax, x.ndim)
-            G = G - xp.where(x != -xp.inf, (k * b) * wv, 0.0)
+            G = ip.isub(xp, G, xp.where(x != -xp.inf, (k * b) * wv, 0.0))
         return G
 
     def grad_y(self, xp, x, y, arrays, st, res, g):  # integer labels: never called
         return None
+
+
+def _times_mass(xp, v, a):
+    """``a·v`` with ``0·inf = 0`` (a zero label mass on a masked class, where ``x_y = -inf``)."""
+    if isinstance(a, float):
+        return v * a if a else xp.zeros_like(v)
+    return mul0(v, a, xp)
 
 
 def _label_mass(xp, cw, x, yk, st):
@@ -284,30 +415,85 @@ def _row_factor(xp, keep, nonempty, dtype, ax):
 
 
 class SigmoidStatic(NamedTuple):
-    pass
+    label_smoothing: float = 0.0  # applied inside the kernel: autodiff saves the caller's labels
+
+
+def _smooth(z: Any, st: Any) -> Any:
+    eps = st.label_smoothing
+    return z if not eps else (1.0 - eps) * z + eps / 2.0
 
 
 class SigmoidXent(_ElementKernel):
     """``pw·z·softplus(-x) + (1-z)·softplus(x)``; d/dx = ``(1-z)·σ(x) − pw·z·σ(-x)``
     (``σ(x) − z`` without ``pos_weight``), d/dz = ``pw·softplus(-x) − softplus(x)``
-    (``−x`` without it). ``arrays = (pos_weight, mask)``, either may be None."""
+    (``−x`` without it). ``arrays = (pos_weight, mask)``, either may be None.
+
+    The loss is :func:`bce_terms` written as ``log1p(exp(−|x|)) − B·x`` with
+    ``B = pw·z`` for ``x < 0`` and ``z − 1`` otherwise (``= c·|x|``, ``0·inf = 0``; times
+    ``pw·z + 1 − z`` on the first term with ``pos_weight``, which is 1 without it). The
+    gradient is ``(1 − z)·σ(x) − pw·z·σ(−x)``: no cancellation for ``z ∈ {0, 1}``.
+    Where temporaries are updated in place it uses ``σ(x) = 1/(1 + e)`` and
+    ``σ(−x) = e·σ(x)``, ``e = exp(−x)`` (two buffers, one ``exp``); elsewhere -- including every
+    path that is differentiated again (double backward, ``jax.hessian``) -- the
+    :func:`stable_sigmoids` form, whose derivatives stay finite at ``x = ±inf``.
+
+    Full-size temporaries (eager torch/NumPy, in-place updates): forward 2 (``|x|``
+    turned into ``log1p(exp(−|x|))``, and ``B``) + 2 booleans (+2 with ``pos_weight``);
+    backward 2 (``σ(x)``, turned into the gradient, and ``exp(−x)``, turned into
+    ``pw·z·σ(−x)``).
+    """
 
     def forward(self, xp, x, z, arrays, st):
         pw, mask = arrays
-        t = xp.log1p(xp.exp(-xp.abs(x)))
-        loss = bce_terms(xp, x, z, z if pw is None else pw * z, t)
+        z = _smooth(z, st)
+        if ip.fresh_fast(xp, x):
+            # B = z − h with h = (1 + sign x)/2 ∈ {0, ½, 1} (½ only at x = 0, where B·x = 0):
+            # exactly z − 1 for x > 0 and z (or pw·z) for x < 0, without a boolean; the NaN
+            # of B·x are then 0·inf (→ 0, the 0·log 0 rule) or NaN labels, which reach the
+            # loss through t + 0·z
+            h = ip.half_step(xp, x)
+            if pw is None:
+                B = ip.imul(xp, ip.isub(xp, h, z), -1.0)  # z − h
+            else:  # pw·z·(1 − h) + (z − 1)·h, exact for h ∈ {0, 1}
+                B = ip.imul(xp, 1.0 - h, pw * z)
+                B = ip.iadd(xp, B, ip.imul(xp, h, z - 1.0))
+            B = ip.nan_to_zero_(xp, ip.imul(xp, B, x))
+        else:
+            B = xp.where(x < 0, z if pw is None else pw * z, z - 1.0)
+            B = mul0(x, B, xp)  # B·x with 0·inf = 0 (= −c·|x|)
+        t = ip.unary_(xp, "negative", xp.abs(x))
+        t = ip.unary_(xp, "log1p", ip.unary_(xp, "exp", t))  # log1p(exp(-|x|))
+        if pw is not None:
+            t = ip.imul(xp, t, pw * z + (1.0 - z))
+        loss = ip.isub(xp, t, B)
+        if ip.fresh_fast(xp, x):
+            loss = ip.add_nan_of_(xp, loss, z)
+            if pw is not None:
+                loss = ip.add_nan_of_(xp, loss, pw)
         if mask is not None:
-            loss = xp.where(mask, loss, 0.0)
+            loss = ip.fill_where_(xp, loss, ~mask, 0.0)
         return loss, ()
 
     def grad_x(self, xp, x, z, arrays, st, res, g):
         pw, mask = arrays
-        p1, p0, _ = stable_sigmoids(xp, x)
-        pz = z if pw is None else pw * z
-        G = (1.0 - z) * p1 - pz * p0  # = σ(x) − z, without cancellation when z ∈ {0, 1}
+        z = _smooth(z, st)
+        if ip.fresh_fast(xp, x):
+            e = ip.unary_(xp, "exp", -x)  # exp(−x)
+            G = ip.reciprocal_(xp, e + 1.0)  # σ(x)
+            # σ(−x) = e·σ(x); e = inf (x < −88 in float32) gives inf·0 = NaN there: σ(−x) = 1
+            # (a NaN x makes σ(x), hence G, NaN anyway)
+            e = ip.nan_to_one_(xp, ip.imul(xp, e, G))
+            G = ip.isub_mul(xp, G, G, z)  # (1 − z)·σ(x) as σ(x) − σ(x)·z: exactly 0 at z = 1
+            e = ip.imul(xp, e, z)
+            if pw is not None:
+                e = ip.imul(xp, e, pw)
+            G = ip.isub(xp, G, e)  # (1 − z)·σ(x) − pw·z·σ(−x)
+        else:
+            p1, p0, _ = stable_sigmoids(xp, x)
+            G = (1.0 - z) * p1 - (z if pw is None else pw * z) * p0
         if mask is not None:
-            G = xp.where(mask, G, 0.0)
-        return G if g is None else G * g
+            G = ip.fill_where_(xp, G, ~mask, 0.0)
+        return G if g is None else ip.imul(xp, G, g)
 
     def grad_y(self, xp, x, z, arrays, st, res, g):
         pw, mask = arrays
@@ -316,6 +502,8 @@ class SigmoidXent(_ElementKernel):
         else:
             t = xp.log1p(xp.exp(-xp.abs(x)))
             G = pw * (xp.maximum(-x, 0.0) + t) - (xp.maximum(x, 0.0) + t)
+        if st.label_smoothing:  # d z̃ / d z = 1 − ε
+            G = G * (1.0 - st.label_smoothing)
         if mask is not None:
             G = xp.where(mask, G, 0.0)
         return G if g is None else G * g
@@ -420,7 +608,7 @@ class SoftmaxFocal(_RowKernel):
             raw = mul0(raw, a, xp)
         k = _row_factor(xp, keep, nonempty, x.dtype, ax)
         loss = xp.where(k == 0, 0.0, k * raw)
-        return xp.squeeze(loss, axis=ax), (m + lse_s, k)
+        return xp.squeeze(loss, axis=ax), (m, lse_s, k)
 
     def grad_x(self, xp, x, y, arrays, st, res, g):
         _, av = arrays

@@ -1,11 +1,13 @@
 """Numerically stable primitives: sigmoid, log_sigmoid, softplus, logsumexp,
 log_softmax and softmax.
 
-Each is written once in Array API calls, is stable for large ``|x|``, propagates NaN,
-handles ``±inf`` exactly and differentiates cleanly through every framework's autodiff
-(no ``inf·0`` in any branch, so gradients at the edges are finite: 0 where the value is
-saturated, never NaN). float16/bfloat16 inputs are computed in float32 and the result is
-cast back to the input dtype.
+Each is written once in Array API calls, is stable for large ``|x|``, propagates NaN
+(value and gradient), handles ``±inf`` exactly and differentiates cleanly through every
+framework's autodiff (no ``inf·0`` in any branch, so gradients at ``±inf`` are finite: the
+limit where it exists, 0 where the value is saturated). No gradient flows *into* a
+``+inf`` input of ``logsumexp``/``log_softmax``/``softmax`` (autodiff cannot pass through
+an infinite value; the entries next to it get their limit gradient). float16/bfloat16
+inputs are computed in float32 and the result is cast back to the input dtype.
 """
 
 from __future__ import annotations
@@ -73,7 +75,8 @@ def log_sigmoid(x: Any, /, *, xp: ModuleType | None = None) -> Any:
 
     Computed as :math:`x - \log(1+e^{x})` for :math:`x<0` and :math:`-\log(1+e^{-x})`
     otherwise: exact for large :math:`|x|` (``log_sigmoid(-1e9) = -1e9``,
-    ``log_sigmoid(40) = -4.2e-18`` in float64). ``log_sigmoid(-inf) = -inf`` with gradient 1.
+    ``log_sigmoid(40) = -4.2e-18`` in float64). ``log_sigmoid(-inf) = -inf`` with gradient 1;
+    ``log_sigmoid(+inf) = 0`` with gradient 0; NaN stays NaN.
 
     Parameters
     ----------
@@ -96,7 +99,7 @@ def softplus(x: Any, /, *, xp: ModuleType | None = None) -> Any:
     r"""Softplus, :math:`\mathrm{softplus}(x) = \log(1 + e^{x}) = -\log\sigma(-x)`.
 
     Stable for large :math:`|x|`: ``softplus(1e9) = 1e9``, ``softplus(-40) = 4.2e-18``
-    (float64), ``softplus(+inf) = inf``, ``softplus(-inf) = 0``. The gradient is
+    (float64), ``softplus(+inf) = inf``, ``softplus(-inf) = 0``, NaN stays NaN. The gradient is
     :math:`\sigma(x)` everywhere, including 0.5 at :math:`x = 0`.
 
     Parameters
@@ -134,7 +137,8 @@ def logsumexp(
     Shifted by the (gradient-stopped) maximum, so it never overflows:
     ``logsumexp([1e9, 1e9]) = 1e9 + log 2``. Masked entries (``where`` False) and ``-inf``
     entries contribute nothing; a row with nothing left gives ``-inf`` with a zero
-    gradient. A ``+inf`` entry gives ``+inf``; NaN propagates.
+    gradient. A ``+inf`` entry gives ``+inf`` (no gradient flows into the ``+inf`` entry;
+    the others get 0, their limit); NaN propagates to the value and the gradient.
 
     Parameters
     ----------
@@ -156,14 +160,10 @@ def logsumexp(
     """
     _checks.require_array(x, "x")
     xp, x, dt = _prepare(x, array_namespace(x, where, xp=xp))
-    ax = _checks.normalize_axis(axis, x.ndim)
-    x = _masked(xp, x, where, ax)
-    from xbackend._autodiff import stop_gradient
-
-    m = stop_gradient(xp, xp.max(x, axis=ax, keepdims=True))
-    m = xp.where((m == xp.inf) | (m == -xp.inf), 0.0, m)
-    se = xp.sum(xp.exp(x - m), axis=ax, keepdims=True)
-    out = xp.where(se == 0, -xp.inf, m + xp.log(xp.where(se == 0, 1.0, se)))
+    ax = _checks.normalize_axis(axis, x.ndim, target="x")
+    # shift: +inf entries become 0 without an inf - inf (whose gradient would be NaN)
+    xs, m, nonempty = shift(xp, _masked(xp, x, where, ax), ax)
+    out = xp.where(nonempty, m + log_sum_exp_shifted(xp, xs, ax), -xp.inf)
     if not keepdims:
         out = xp.squeeze(out, axis=ax)
     return cast(xp, out, dt)
@@ -175,7 +175,8 @@ def log_softmax(x: Any, /, *, axis: int = -1, where: Any = None, xp: ModuleType 
 
     Masked entries (``where`` False, or ``-inf``) get ``-inf`` and take no probability
     mass; a fully masked row is all ``-inf`` with a zero gradient (not NaN). ``+inf``
-    entries share the mass equally (the limit): ``log_softmax([inf, 0]) = [0, -inf]``.
+    entries share the mass equally (the limit): ``log_softmax([inf, 0]) = [0, -inf]``; no
+    gradient flows into a ``+inf`` entry. NaN propagates to its row (value and gradient).
 
     Parameters
     ----------
@@ -195,9 +196,10 @@ def log_softmax(x: Any, /, *, axis: int = -1, where: Any = None, xp: ModuleType 
     """
     _checks.require_array(x, "x")
     xp, x, dt = _prepare(x, array_namespace(x, where, xp=xp))
-    ax = _checks.normalize_axis(axis, x.ndim)
-    xs, _, _ = shift(xp, _masked(xp, x, where, ax), ax)
-    return cast(xp, xs - log_sum_exp_shifted(xp, xs, ax), dt)
+    ax = _checks.normalize_axis(axis, x.ndim, target="x")
+    xs, _, nonempty = shift(xp, _masked(xp, x, where, ax), ax)
+    out = xp.where(nonempty, xs - log_sum_exp_shifted(xp, xs, ax), -xp.inf)  # fully masked: grad 0
+    return cast(xp, out, dt)
 
 
 @quiet_numpy
@@ -205,7 +207,8 @@ def softmax(x: Any, /, *, axis: int = -1, where: Any = None, xp: ModuleType | No
     r"""Softmax along ``axis``, :math:`e^{x_i} / \sum_j e^{x_j}`.
 
     Masked entries (``where`` False, or ``-inf``) get probability 0; a fully masked row
-    is all zeros (not NaN) with a zero gradient. ``+inf`` entries share the mass equally.
+    is all zeros (not NaN) with a zero gradient. ``+inf`` entries share the mass equally
+    (no gradient flows into them). NaN propagates to its row (value and gradient).
 
     Parameters
     ----------
@@ -225,6 +228,6 @@ def softmax(x: Any, /, *, axis: int = -1, where: Any = None, xp: ModuleType | No
     """
     _checks.require_array(x, "x")
     xp, x, dt = _prepare(x, array_namespace(x, where, xp=xp))
-    ax = _checks.normalize_axis(axis, x.ndim)
+    ax = _checks.normalize_axis(axis, x.ndim, target="x")
     xs, _, _ = shift(xp, _masked(xp, x, where, ax), ax)
     return cast(xp, xp.exp(xs - log_sum_exp_shifted(xp, xs, ax)), dt)

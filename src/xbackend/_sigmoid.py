@@ -115,8 +115,11 @@ def sigmoid_cross_entropy(
 
     Notes
     -----
-    NaN in logits or labels propagates. Gradients flow to ``logits``, ``labels`` and
-    ``weights``.
+    NaN in a logit, label or weight makes that element's loss and gradient NaN (never
+    replaced by a number). Infinite logits give the exact limits above with finite
+    gradients (:math:`\sigma(x) - z`: 0 or ±1). Elements masked by ``where`` give 0 with
+    gradient 0 whatever their logits and labels (NaN included). Infinite labels or weights
+    give a non-finite loss. Gradients flow to ``logits``, ``labels`` and ``weights``.
 
     Examples
     --------
@@ -132,11 +135,10 @@ def sigmoid_cross_entropy(
     w = prepare_weights(xp, weights, shape, ct)
     mask, mask_f = _element_mask(xp, where, shape, ct)
     z = float_labels(xp, labels, shape, ct, allow_int=True)
-    if eps:
-        z = (1.0 - eps) * z + eps / 2.0
     if isinstance(pw, float):
         pw = xp.asarray(pw, dtype=ct, device=_kernels.device_of(xp, inp.x)) if pw != 1 else None
-    loss = apply_kernel(xp, _kernels.SIGMOID_XENT, inp.x, z, (pw, mask), _kernels.SigmoidStatic())
+    # label smoothing (1 - eps)·z + eps/2 happens inside the kernel (saved: the labels, not a smoothed copy)
+    loss = apply_kernel(xp, _kernels.SIGMOID_XENT, inp.x, z, (pw, mask), _kernels.SigmoidStatic(eps))
     return reduce_loss(xp, loss, reduction=reduction, weights=w, mean_weight=mask_f, out_dtype=inp.out)
 
 
@@ -195,6 +197,13 @@ def sigmoid_focal_loss(
     -------
     array
         ``logits.shape`` for ``reduction="none"``, else a 0-d array.
+
+    Notes
+    -----
+    NaN logits or labels give NaN (value and gradient). Infinite logits take the limits:
+    ``(x, z) = (+inf, 1)`` or ``(-inf, 0)`` give 0 with gradient 0; ``(-inf, 1)`` and
+    ``(+inf, 0)`` give ``+inf`` with gradient :math:`\mp\alpha_t` (:math:`\mp 1` without
+    ``alpha``). Elements masked by ``where`` give 0 with gradient 0.
     """
     inp = prepare(logits, labels, weights, where, xp=xp, dtype=dtype, reduction=reduction)
     xp, shape, ct = inp.xp, inp.shape, inp.compute
@@ -237,7 +246,7 @@ def binary_cross_entropy(
         >>> import numpy as np, xbackend as xb
         >>> x, z = np.float32(40.0), np.float32(0.0)
         >>> float(xb.binary_cross_entropy(xb.sigmoid(x), z))  # clipped: 15.9, not 40
-        15.942385
+        15.942384...
         >>> float(xb.sigmoid_cross_entropy(x, z))
         40.0
 
@@ -266,12 +275,18 @@ def binary_cross_entropy(
     -------
     array
         ``probs.shape`` for ``reduction="none"``, else a 0-d array.
+
+    Notes
+    -----
+    NaN probabilities or labels give NaN in the value and the gradient (the clip does not
+    hide them); other probabilities outside :math:`[\epsilon, 1-\epsilon]` (0, 1, ±inf)
+    are clipped: a finite loss with a zero gradient.
     """
     inp = prepare(probs, labels, weights, xp=xp, dtype=dtype, reduction=reduction, name="probs")
     xp, shape, ct = inp.xp, inp.shape, inp.compute
     e = clip_eps(xp, eps, probs.dtype)
     w = prepare_weights(xp, weights, shape, ct)
-    z = float_labels(xp, labels, shape, ct, allow_int=True)
-    p = xp.clip(inp.x, e, 1.0 - e)
+    z = float_labels(xp, labels, shape, ct, allow_int=True, target="probs")
+    p = xp.where(inp.x == inp.x, xp.clip(inp.x, e, 1.0 - e), inp.x)  # NaN: value and gradient NaN
     loss = -(z * xp.log(p) + (1.0 - z) * xp.log1p(-p))
     return reduce_loss(xp, loss, reduction=reduction, weights=w, out_dtype=inp.out)

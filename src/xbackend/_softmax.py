@@ -5,9 +5,10 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from xbackend import _checks, _kernels
+from xbackend import _checks, _chunked, _kernels
 from xbackend._autodiff import apply_kernel
-from xbackend._inputs import quiet_numpy, apply_where, class_vector, float_labels, prepare, row_shape
+from xbackend._dtypes import cast
+from xbackend._inputs import quiet_numpy, apply_where, check_mask, class_vector, float_labels, prepare, row_shape
 from xbackend._labels import label_state
 from xbackend._reduce import prepare_weights, reduce_loss
 
@@ -21,7 +22,7 @@ __all__ = [
 
 def _nonempty(xp: ModuleType, x: Any, axis: int) -> Any:
     """Rows with at least one unmasked class (for the ``"mean"`` denominator)."""
-    return xp.max(x, axis=axis) > -xp.inf
+    return _kernels.row_max(xp, x, axis) > -xp.inf
 
 
 def _n_classes(shape: tuple, axis: int) -> int:
@@ -60,6 +61,7 @@ def softmax_cross_entropy(
     where: Any = None,
     reduction: str = "none",
     dtype: Any = None,
+    chunk_size: int | str | None = "auto",
     xp: ModuleType | None = None,
 ) -> Any:
     r"""Softmax cross-entropy from logits with probability-vector (soft) labels.
@@ -110,6 +112,13 @@ def softmax_cross_entropy(
         See :mod:`xbackend._reduce`.
     dtype : dtype, optional
         Result dtype (default: the logits' dtype). float16/bfloat16 are computed in float32.
+    chunk_size : int, "auto" or None
+        Rows (elements of the unreduced loss) per block for large vocabularies: forward
+        and backward then hold the gradient plus one block of temporaries beyond the
+        logits, with the same values (see :mod:`xbackend._chunked`). ``"auto"`` (default)
+        chunks in eager torch/NumPy/CuPy when the logits are float16/bfloat16 (no float32
+        copy is made) or larger than 256 MiB in the compute dtype; never under a compiler.
+        None never chunks.
     xp : namespace, optional
         Array API namespace; inferred from the inputs when omitted.
 
@@ -120,9 +129,16 @@ def softmax_cross_entropy(
 
     Notes
     -----
-    NaN in logits or labels propagates to that row. ``+inf`` logits share the
-    probability mass equally (the limit). Gradients flow to ``logits``, ``labels`` and
-    ``weights``; ``class_weights`` and ``where`` are constants.
+    NaN in a row's logits, labels or weight makes that row's loss and gradient NaN (other
+    rows are untouched; reductions become NaN). ``+inf`` logits take the limit: the
+    ``+inf`` classes share the probability mass, so the row gives 0 when all its label
+    mass sits on them and ``+inf`` otherwise, with the finite gradient
+    :math:`\mathrm{softmax}\sum_c q_c - q`. A ``-inf`` logit masks its class like
+    ``where=False``: a label on a masked class of a partly masked row gives ``+inf`` with a
+    finite gradient, and a fully masked row gives 0 with gradient 0 and leaves the
+    ``"mean"`` denominator. Infinite labels or weights give a non-finite loss. Gradients
+    flow to ``logits``, ``labels`` and ``weights``; ``class_weights`` and ``where`` are
+    constants.
 
     Examples
     --------
@@ -130,9 +146,11 @@ def softmax_cross_entropy(
     >>> logits = np.array([[2.0, 1.0, 0.1]])
     >>> labels = np.array([[1.0, 0.0, 0.0]])
     >>> xb.softmax_cross_entropy(logits, labels)
-    array([0.41702997])
+    array([0.41703002])
     """
-    inp = prepare(logits, labels, class_weights, weights, where, xp=xp, dtype=dtype, reduction=reduction)
+    inp = prepare(
+        logits, labels, class_weights, weights, where, xp=xp, dtype=dtype, reduction=reduction, cast_first=False
+    )
     xp, shape, ct = inp.xp, inp.shape, inp.compute
     ax = _checks.normalize_axis(axis, len(shape))
     eps = _checks.check_fraction(label_smoothing, "label_smoothing")
@@ -140,7 +158,22 @@ def softmax_cross_entropy(
     n_classes = _n_classes(shape, ax)
     cw = class_vector(xp, class_weights, n_classes, "class_weights", ct)
     w = prepare_weights(xp, weights, row_shape(shape, ax), ct)
-    x = apply_where(xp, inp.x, where, shape)
+    rows = _chunked.rows_per_block(xp, inp.x, ax, ct, chunk_size)
+    if rows is not None:  # row blocks: see xbackend._chunked
+        if where is not None:
+            check_mask(xp, where, shape, "logits")
+        y = float_labels(xp, labels, shape, labels.dtype, allow_int=False)  # checked, not cast
+        st = _kernels.SoftStatic(ax, zl)
+        loss = _chunked.softmax_xent(
+            xp, _kernels.SOFTMAX_XENT, st, inp.x, y, axis=ax, where=where, keep=None,
+            class_weights=cw, eps=eps, ct=ct, rows=rows,
+        )  # fmt: skip
+        mw = None
+        if reduction == "mean":
+            mw = _chunked.mean_weight(xp, inp.x, where, y, cw, ax, rows, ct)
+            mw = mw if cw is not None else xp.astype(mw, ct)
+        return reduce_loss(xp, loss, reduction=reduction, weights=w, mean_weight=mw, out_dtype=inp.out)
+    x = apply_where(xp, cast(xp, inp.x, ct), where, shape)
     y = float_labels(xp, labels, shape, ct, allow_int=False)
     q = y
     if eps:
@@ -177,6 +210,7 @@ def sparse_softmax_cross_entropy(
     reduction: str = "none",
     invalid: str = "nan",
     dtype: Any = None,
+    chunk_size: int | str | None = "auto",
     xp: ModuleType | None = None,
 ) -> Any:
     r"""Softmax cross-entropy from logits with integer class labels.
@@ -235,6 +269,13 @@ def sparse_softmax_cross_entropy(
         label never reaches a backend's gather (which would wrap, NaN or device-assert).
     dtype : dtype, optional
         Result dtype (default: the logits' dtype). float16/bfloat16 are computed in float32.
+    chunk_size : int, "auto" or None
+        Rows (elements of the unreduced loss) per block for large vocabularies: forward
+        and backward then hold the gradient plus one block of temporaries beyond the
+        logits, with the same values (see :mod:`xbackend._chunked`). ``"auto"`` (default)
+        chunks in eager torch/NumPy/CuPy when the logits are float16/bfloat16 (no float32
+        copy is made) or larger than 256 MiB in the compute dtype; never under a compiler.
+        None never chunks.
     xp : namespace, optional
         Array API namespace; inferred from the inputs when omitted.
 
@@ -245,17 +286,25 @@ def sparse_softmax_cross_entropy(
 
     Notes
     -----
-    NaN logits propagate to their row (also an ignored row's gradient, as in PyTorch).
-    An empty or fully ignored batch reduces to 0 under ``"mean"``.
+    NaN logits or a NaN weight make that row's loss and gradient NaN (an ignored row's
+    loss stays 0 but its gradient is NaN, as in PyTorch). ``+inf`` logits take the limit:
+    a label on a ``+inf`` class gives 0 (:math:`\log k` when k classes tie at ``+inf``),
+    a label elsewhere gives ``+inf``, with the finite gradient
+    :math:`\mathrm{softmax} - \mathrm{onehot}`. A ``-inf`` logit masks its class (see
+    ``where``); a fully masked row gives 0 with gradient 0. Rows labelled ``ignore_index``
+    give 0 with gradient 0; an empty, fully ignored or fully masked batch reduces to 0
+    under ``"mean"``. Out-of-range labels follow ``invalid``.
 
     Examples
     --------
     >>> import numpy as np, xbackend as xb
     >>> logits = np.array([[2.0, 1.0, 0.1], [0.5, 2.5, 0.3]])
     >>> xb.sparse_softmax_cross_entropy(logits, np.array([0, 1]), reduction="mean")
-    0.2827...
+    np.float64(0.3185...)
     """
-    inp = prepare(logits, labels, class_weights, weights, where, xp=xp, dtype=dtype, reduction=reduction)
+    inp = prepare(
+        logits, labels, class_weights, weights, where, xp=xp, dtype=dtype, reduction=reduction, cast_first=False
+    )
     xp, shape, ct = inp.xp, inp.shape, inp.compute
     ax = _checks.normalize_axis(axis, len(shape))
     _check_sparse_labels(xp, labels, shape, ax)
@@ -267,13 +316,26 @@ def sparse_softmax_cross_entropy(
     n_classes = _n_classes(shape, ax)
     cw = class_vector(xp, class_weights, n_classes, "class_weights", ct)
     w = prepare_weights(xp, weights, row_shape(shape, ax), ct)
-    x = apply_where(xp, inp.x, where, shape)
     y, keep, counted = label_state(xp, labels, n_classes, ignore_index, invalid, ct)
     st = _kernels.SparseStatic(ax, eps, zl)
-    loss = apply_kernel(xp, _kernels.SPARSE_SOFTMAX_XENT, x, y, (keep, cw), st)
+    rows = _chunked.rows_per_block(xp, inp.x, ax, ct, chunk_size)
+    if rows is not None:  # row blocks: see xbackend._chunked
+        if where is not None:
+            check_mask(xp, where, shape, "logits")
+        x = inp.x
+        loss = _chunked.softmax_xent(
+            xp, _kernels.SPARSE_SOFTMAX_XENT, st, x, y, axis=ax, where=where, keep=keep,
+            class_weights=cw, eps=eps, ct=ct, rows=rows,
+        )  # fmt: skip
+    else:
+        x = apply_where(xp, cast(xp, inp.x, ct), where, shape)
+        loss = apply_kernel(xp, _kernels.SPARSE_SOFTMAX_XENT, x, y, (keep, cw), st)
     mean_weight = None
     if reduction == "mean":
-        mean_weight = _nonempty(xp, x, ax)
+        if rows is not None:
+            mean_weight = _chunked.mean_weight(xp, x, where, None, None, ax, rows, ct)
+        else:
+            mean_weight = _nonempty(xp, x, ax)
         if counted is not None:
             mean_weight = mean_weight & counted
         if cw is not None:
@@ -346,6 +408,16 @@ def softmax_focal_loss(
     -------
     array
         ``logits.shape`` without ``axis`` for ``reduction="none"``, else a 0-d array.
+
+    Notes
+    -----
+    As in :func:`sparse_softmax_cross_entropy`: NaN logits give a NaN row (value and
+    gradient); ``+inf`` logits take the limit (a label on a ``+inf`` class gives 0,
+    elsewhere ``+inf`` with the finite gradient :math:`\alpha_y(\mathrm{softmax} -
+    \mathrm{onehot})`); a label on a ``-inf`` (masked) class of a partly masked row gives
+    ``+inf`` with a finite gradient; a fully masked row gives 0 with gradient 0 and is not
+    counted by ``"mean"``; ``ignore_index`` rows give 0 with gradient 0; out-of-range
+    labels follow ``invalid`` (a NaN row, or :class:`ValueError`).
     """
     alpha_arr = None if alpha is None or isinstance(alpha, (int, float)) else alpha
     inp = prepare(logits, labels, alpha_arr, weights, xp=xp, dtype=dtype, reduction=reduction)
@@ -353,6 +425,8 @@ def softmax_focal_loss(
     ax = _checks.normalize_axis(axis, len(shape))
     _check_sparse_labels(xp, labels, shape, ax)
     _checks.check_choice(invalid, "invalid", _checks.INVALID_POLICIES)
+    if ignore_index is not None and (isinstance(ignore_index, bool) or not isinstance(ignore_index, int)):
+        raise TypeError(f"ignore_index must be an int or None, got {ignore_index!r}")
     g = _checks.check_nonnegative_number(gamma, "gamma")
     n_classes = _n_classes(shape, ax)
     alpha_scalar = None
@@ -423,6 +497,12 @@ def categorical_cross_entropy(
     array
         ``probs.shape`` without ``axis`` for ``reduction="none"``, else a 0-d array.
 
+    Notes
+    -----
+    NaN probabilities or labels give a NaN row, also in the gradient (the clip does not
+    hide them); other probabilities outside :math:`[\epsilon, 1-\epsilon]` (0, 1, ±inf)
+    are clipped: a finite loss with a zero gradient there.
+
     Examples
     --------
     >>> import numpy as np, xbackend as xb
@@ -431,11 +511,11 @@ def categorical_cross_entropy(
     """
     inp = prepare(probs, labels, weights, xp=xp, dtype=dtype, reduction=reduction, name="probs")
     xp, shape, ct = inp.xp, inp.shape, inp.compute
-    ax = _checks.normalize_axis(axis, len(shape))
+    ax = _checks.normalize_axis(axis, len(shape), target="probs")
     e = clip_eps(xp, eps, probs.dtype)
     w = prepare_weights(xp, weights, row_shape(shape, ax), ct)
-    y = float_labels(xp, labels, shape, ct, allow_int=False)
-    logp = xp.log(xp.clip(inp.x, e, 1.0 - e))
+    y = float_labels(xp, labels, shape, ct, allow_int=False, target="probs")
+    logp = xp.log(xp.where(inp.x == inp.x, xp.clip(inp.x, e, 1.0 - e), inp.x))  # NaN stays NaN, also in the gradient
     loss = -xp.sum(y * logp, axis=ax)
     return reduce_loss(xp, loss, reduction=reduction, weights=w, out_dtype=inp.out)
 

@@ -36,5 +36,6 @@ class _KernelFunction(torch.autograd.Function):
 def apply(xp: ModuleType, kernel: Any, x: Any, y: Any, arrays: tuple, static: Any) -> Any:
     needs = x.requires_grad or (y.is_floating_point() and y.requires_grad)
     if not (needs and torch.is_grad_enabled()):
-        return kernel.forward(xp, x, y, arrays, static)[0]
+        with torch.no_grad():  # nothing to record: lets the kernel update its temporaries in place
+            return kernel.forward(xp, x, y, arrays, static)[0]
     return _KernelFunction.apply(kernel, static, xp, x, y, *arrays)

@@ -1,0 +1,742 @@
+"""``xbackend bench``: xbackend against each framework's native loss, in one process.
+
+For every backend (torch, JAX/optax, TensorFlow) x loss (sigmoid, softmax with soft
+labels, sparse softmax) x shape x pass (``fwd``, ``fwd+bwd``) the benchmark times, round
+robin in one process, the *variants*
+
+* ``native`` -- the framework's own loss, eager (``F.cross_entropy``,
+  ``optax.softmax_cross_entropy_with_integer_labels``, ``tf.nn.*``),
+* ``xb`` -- the xbackend loss, eager (default options: ``chunk_size="auto"``),
+* ``native_c`` / ``xb_c`` -- both under the framework's compiler (``torch.compile``,
+  ``jax.jit``, ``tf.function(jit_compile=True)``; xbackend through
+  :func:`xbackend.compiled`),
+* ``xb_nochunk`` (torch softmax losses, where ``"auto"`` chunks) -- ``chunk_size=None``,
+
+after warm-up, rotating the order every round, and reports medians, the ratios
+xbackend/native (eager, compiled, and compiled xbackend against the native *eager*
+loss), the peak memory beyond the inputs (torch: CUDA allocator peak or, on the CPU, the
+profiler's allocation trace; JAX: XLA's temporary buffers of the compiled function;
+else n/a), and the time of the memory floor measured in the same run (one read of the
+logits: ``sum``; for ``fwd+bwd`` one read plus one read-and-write: ``sum`` + ``copy``).
+
+All losses use ``reduction="mean"`` (the sigmoid loss ``"sum_over_batch_size"``, which
+is torch's and optax's mean over elements). Results go to ``<out>/bench-<device>-<date>.json``
+and ``.md``, rewritten after every case so that a run cut short keeps what it measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import gc
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+__all__ = ["add_arguments", "run"]
+
+LOSSES = ("sparse", "softmax", "sigmoid")
+PASSES = ("fwd", "fwd+bwd")
+GPU_SHAPES = "8192x128256:bfloat16,8192x32768:float32,65536x1000:float32"
+CPU_SHAPES = "512x32768:bfloat16,1024x8192:float32,16384x256:float32"
+TARGETS = {
+    "compiled_median": 1.0,
+    "compiled_worst": 1.2,
+    "eager_fwdbwd_time": 1.5,
+    "eager_fwdbwd_memory": 1.0,
+    "compiled_vs_native_eager": 0.8,
+    "compiled_vs_floor": 1.5,  # GPU, sparse 8192x128256 bf16: xb compiled / memory floor
+    "chunked_memory": 1.1,  # eager torch, chunked (bf16: "auto"): peak extra / logits
+    "chunked_time": 1.2,  # ... and time / native eager
+}
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``xbackend bench``."""
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where the arrays live")
+    parser.add_argument("--backends", default="torch,jax",
+                        help="comma-separated: torch, jax, tensorflow (default: torch,jax)")
+    parser.add_argument("--losses", default=",".join(LOSSES), help=f"comma-separated subset of {','.join(LOSSES)}")
+    parser.add_argument("--shapes", default=None,
+                        help=f"RxC:dtype,... (default GPU: {GPU_SHAPES}; CPU: {CPU_SHAPES})")
+    parser.add_argument("--passes", default=",".join(PASSES), help="fwd, fwd+bwd or both")
+    parser.add_argument("--modes", default="eager,compiled", help="eager, compiled or both")
+    parser.add_argument("--repeats", type=int, default=9, help="timed rounds per variant (>= 7 for reports)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed rounds per variant (after compiling)")
+    parser.add_argument("--time-limit", type=float, default=None,
+                        help="seconds; cases that would start later are skipped and marked (GPU default 200)")
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurements")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (none when stderr is not a terminal)")
+    parser.add_argument("--quick", action="store_true", help="a tiny smoke run (shapes 64x128:float32, 2 repeats)")
+    parser.add_argument("--out", default="benchmarks/results", help="folder for the JSON and Markdown results")
+    parser.add_argument("--tag", default=None, help="file name stem (default bench-<device>-<date>)")
+
+
+@dataclass
+class Cell:
+    backend: str
+    loss: str
+    shape: tuple
+    dtype: str
+    pass_: str
+    times_ms: dict = field(default_factory=dict)  # variant -> median ms
+    spread: dict = field(default_factory=dict)  # variant -> [min, max] ms
+    memory_x: dict = field(default_factory=dict)  # variant -> peak extra bytes / logits bytes
+    memory_how: str = "n/a"
+    floor_ms: float | None = None
+    note: str = ""
+
+    def ratio(self, a: str, b: str) -> float | None:
+        ta, tb = self.times_ms.get(a), self.times_ms.get(b)
+        return None if ta is None or tb is None or tb == 0 else ta / tb
+
+
+def _parse_shapes(text: str) -> list[tuple[tuple, str]]:
+    out = []
+    for item in text.split(","):
+        dims, _, dtype = item.strip().partition(":")
+        shape = tuple(int(d) for d in dims.lower().split("x"))
+        out.append((shape, dtype or "float32"))
+    return out
+
+
+# ----------------------------------------------------------------------------- environment
+
+
+def _read(path: str) -> str | None:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return None
+
+
+def _environment(device: str, backends: list[str]) -> dict:
+    import numpy
+
+    import xbackend
+
+    env: dict[str, Any] = {
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "device_kind": device,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "xbackend": xbackend.__version__,
+        "numpy": numpy.__version__,
+        "transparent_hugepage": _read("/sys/kernel/mm/transparent_hugepage/enabled"),
+        "THP_MEM_ALLOC_ENABLE": os.environ.get("THP_MEM_ALLOC_ENABLE"),
+        "loadavg_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "versions": {},
+    }
+    for name in backends + (["optax"] if "jax" in backends else []):
+        try:
+            mod = __import__(name)
+            env["versions"][name] = getattr(mod, "__version__", "?")
+        except Exception as exc:  # noqa: BLE001 -- recorded, not fatal
+            env["versions"][name] = f"unavailable: {exc}"
+    env["device"] = _device_name(device, backends)
+    return env
+
+
+def _device_name(device: str, backends: list[str]) -> str:
+    if device == "cuda":
+        try:
+            import torch
+
+            return torch.cuda.get_device_name()
+        except Exception:  # noqa: BLE001
+            pass
+        try:
+            import jax
+
+            return str(jax.devices("gpu")[0].device_kind)
+        except Exception:  # noqa: BLE001
+            return "cuda (unknown)"
+    model = None
+    for line in (_read("/proc/cpuinfo") or "").splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    return f"{model or platform.processor() or 'cpu'} ({os.cpu_count()} cores)"
+
+
+# ----------------------------------------------------------------------------- timing
+
+
+def _time_round_robin(fns: dict[str, Callable[[], None]], repeats: int, warmup: int) -> dict[str, list[float]]:
+    """Times (ms) per variant; each round runs every variant once, in a rotated order."""
+    names = list(fns)
+    for _ in range(warmup):
+        for n in names:
+            fns[n]()
+    out: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(repeats):
+        order = names[r % len(names):] + names[: r % len(names)]
+        if r % 2:
+            order.reverse()
+        for n in order:
+            t0 = time.perf_counter()
+            fns[n]()
+            out[n].append((time.perf_counter() - t0) * 1e3)
+    return out
+
+
+# ----------------------------------------------------------------------------- torch
+
+
+class _Torch:
+    name = "torch"
+
+    def __init__(self, device: str) -> None:
+        import torch
+
+        self.torch = torch
+        self.dev = torch.device("cuda" if device == "cuda" else "cpu")
+        if device == "cpu":  # the compile workers' subprocess pool can stall in sandboxes
+            import torch._inductor.config as ic
+
+            ic.compile_threads = 1
+
+    def sync(self) -> None:
+        if self.dev.type == "cuda":
+            self.torch.cuda.synchronize()
+
+    def inputs(self, loss: str, shape: tuple, dtype: str, seed: int = 0):
+        t = self.torch
+        g = t.Generator(device=self.dev).manual_seed(seed)
+        dt = getattr(t, dtype)
+        x = t.randn(shape, generator=g, device=self.dev, dtype=t.float32).to(dt)
+        if loss == "sparse":
+            y = t.randint(0, shape[-1], shape[:-1], generator=g, device=self.dev)
+        elif loss == "softmax":
+            y = t.softmax(t.randn(shape, generator=g, device=self.dev, dtype=t.float32), dim=-1).to(dt)
+        else:
+            y = t.rand(shape, generator=g, device=self.dev, dtype=t.float32).to(dt)
+        return x, y
+
+    def losses(self, loss: str):
+        import torch.nn.functional as F
+
+        import xbackend as xb
+
+        if loss == "sigmoid":
+            native = lambda x, y: F.binary_cross_entropy_with_logits(x, y)  # noqa: E731
+            ours = lambda x, y, **k: xb.sigmoid_cross_entropy(x, y, reduction="sum_over_batch_size", **k)  # noqa: E731
+        elif loss == "softmax":
+            native = lambda x, y: F.cross_entropy(x, y)  # noqa: E731
+            ours = lambda x, y, **k: xb.softmax_cross_entropy(x, y, reduction="mean", **k)  # noqa: E731
+        else:
+            native = lambda x, y: F.cross_entropy(x, y)  # noqa: E731
+            ours = lambda x, y, **k: xb.sparse_softmax_cross_entropy(x, y, reduction="mean", **k)  # noqa: E731
+        return native, ours
+
+    def variants(self, loss: str, pass_: str, x: Any, y: Any, modes: list[str]) -> dict[str, Callable[[], None]]:
+        import xbackend as xb
+
+        t = self.torch
+        t._dynamo.reset()  # fresh compile caches per cell (no recompile limit across cells)
+        native, ours = self.losses(loss)
+        impls: dict[str, Callable] = {}
+        if "eager" in modes:
+            impls["native"] = native
+            impls["xb"] = ours
+            if loss != "sigmoid":
+                impls["xb_nochunk"] = lambda a, b: ours(a, b, chunk_size=None)
+        if "compiled" in modes:
+            impls["native_c"] = t.compile(native, fullgraph=True)
+            impls["xb_c"] = xb.compiled(ours)
+            if "native" not in impls:  # the compiled-vs-native-eager ratio needs it
+                impls["native"] = native
+        fns = {}
+        for name, f in impls.items():
+            if pass_ == "fwd":
+
+                def run(f=f):
+                    with t.no_grad():
+                        f(x, y)
+                    self.sync()
+
+            else:
+                leaf = x.detach().requires_grad_()
+
+                def run(f=f, leaf=leaf):
+                    f(leaf, y).backward()
+                    leaf.grad = None
+                    self.sync()
+
+            fns[name] = run
+        return fns
+
+    def floor(self, pass_: str, x: Any) -> Callable[[], None]:
+        out = self.torch.empty_like(x)
+
+        def run():
+            x.sum()
+            if pass_ != "fwd":
+                out.copy_(x)
+            self.sync()
+
+        return run
+
+    def memory(self, fn: Callable[[], None], x: Any) -> tuple[float | None, str]:
+        """Peak bytes allocated by ``fn`` beyond what was live, over the logits' bytes."""
+        t = self.torch
+        nbytes = x.numel() * x.element_size()
+        gc.collect()
+        if self.dev.type == "cuda":
+            self.sync()
+            base = t.cuda.memory_allocated()
+            t.cuda.reset_peak_memory_stats()
+            fn()
+            return (t.cuda.max_memory_allocated() - base) / nbytes, "torch.cuda.max_memory_allocated"
+        from torch.profiler import ProfilerActivity, profile
+
+        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+            fn()
+        events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
+        events.sort(key=lambda e: e.start_ns())
+        cur = peak = 0
+        for e in events:
+            cur += e.nbytes()
+            peak = max(peak, cur)
+        return peak / nbytes, "torch profiler allocation trace (CPU)"
+
+
+# ----------------------------------------------------------------------------- JAX
+
+
+class _Jax:
+    name = "jax"
+
+    def __init__(self, device: str) -> None:
+        import jax
+
+        self.jax = jax
+        self.dev = jax.devices("gpu" if device == "cuda" else "cpu")[0]
+
+    def sync(self, out: Any) -> None:
+        self.jax.block_until_ready(out)
+
+    def inputs(self, loss: str, shape: tuple, dtype: str, seed: int = 0):
+        import jax.numpy as jnp
+
+        jax = self.jax
+        k1, k2 = jax.random.split(jax.random.key(seed))
+        dt = getattr(jnp, dtype)
+        with jax.default_device(self.dev):
+            x = jax.random.normal(k1, shape, jnp.float32).astype(dt)
+            if loss == "sparse":
+                y = jax.random.randint(k2, shape[:-1], 0, shape[-1])
+            elif loss == "softmax":
+                y = jax.nn.softmax(jax.random.normal(k2, shape, jnp.float32), axis=-1).astype(dt)
+            else:
+                y = jax.random.uniform(k2, shape, jnp.float32).astype(dt)
+        return jax.device_put(x, self.dev), jax.device_put(y, self.dev)
+
+    def losses(self, loss: str):
+        import optax
+
+        import xbackend as xb
+
+        if loss == "sigmoid":
+            native = lambda x, y: optax.sigmoid_binary_cross_entropy(x, y).mean()  # noqa: E731
+            ours = lambda x, y: xb.sigmoid_cross_entropy(x, y, reduction="sum_over_batch_size")  # noqa: E731
+        elif loss == "softmax":
+            native = lambda x, y: optax.softmax_cross_entropy(x, y).mean()  # noqa: E731
+            ours = lambda x, y: xb.softmax_cross_entropy(x, y, reduction="mean")  # noqa: E731
+        else:
+            native = lambda x, y: optax.softmax_cross_entropy_with_integer_labels(x, y).mean()  # noqa: E731
+            ours = lambda x, y: xb.sparse_softmax_cross_entropy(x, y, reduction="mean")  # noqa: E731
+        return native, ours
+
+    def _programs(self, loss: str, pass_: str, modes: list[str]) -> dict[str, Callable]:
+        jax = self.jax
+        native, ours = self.losses(loss)
+        base = {"native": native, "xb": ours}
+        if pass_ != "fwd":
+            base = {k: jax.value_and_grad(f) for k, f in base.items()}
+        progs: dict[str, Callable] = {}
+        if "eager" in modes or "compiled" in modes:
+            progs["native"] = base["native"]
+        if "eager" in modes:
+            progs["xb"] = base["xb"]
+        if "compiled" in modes:
+            progs["native_c"] = jax.jit(base["native"])
+            progs["xb_c"] = jax.jit(base["xb"])
+        return progs
+
+    def variants(self, loss: str, pass_: str, x: Any, y: Any, modes: list[str]) -> dict[str, Callable[[], None]]:
+        return {n: (lambda f=f: self.sync(f(x, y))) for n, f in self._programs(loss, pass_, modes).items()}
+
+    def floor(self, pass_: str, x: Any) -> Callable[[], None]:
+        jax = self.jax
+        read = jax.jit(lambda a: a.sum())
+        copy = jax.jit(lambda a: a + 1)  # one read, one write (a new buffer)
+
+        def run():
+            self.sync(read(x))
+            if pass_ != "fwd":
+                self.sync(copy(x))
+
+        return run
+
+    def memory_compiled(self, loss: str, pass_: str, x: Any, y: Any) -> dict[str, float]:
+        nbytes = x.size * x.dtype.itemsize
+        out = {}
+        for name, f in self._programs(loss, pass_, ["compiled"]).items():
+            if name.endswith("_c"):
+                ma = f.lower(x, y).compile().memory_analysis()
+                if ma is not None:
+                    out[name] = ma.temp_size_in_bytes / nbytes
+        return out
+
+
+# ----------------------------------------------------------------------------- TensorFlow
+
+
+class _TensorFlow:
+    name = "tensorflow"
+
+    def __init__(self, device: str) -> None:
+        import tensorflow as tf
+
+        self.tf = tf
+        self.dev = "/GPU:0" if device == "cuda" else "/CPU:0"
+
+    def inputs(self, loss: str, shape: tuple, dtype: str, seed: int = 0):
+        tf = self.tf
+        g = tf.random.Generator.from_seed(seed)
+        dt = getattr(tf, dtype)
+        with tf.device(self.dev):
+            x = tf.cast(g.normal(shape), dt)
+            if loss == "sparse":
+                y = g.uniform(shape[:-1], 0, shape[-1], dtype=tf.int64)
+            elif loss == "softmax":
+                y = tf.cast(tf.nn.softmax(g.normal(shape), axis=-1), dt)
+            else:
+                y = tf.cast(g.uniform(shape), dt)
+        return x, y
+
+    def losses(self, loss: str):
+        tf = self.tf
+
+        import xbackend as xb
+
+        if loss == "sigmoid":
+            native = lambda x, y: tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(y, x))  # noqa: E731
+            ours = lambda x, y: xb.sigmoid_cross_entropy(x, y, reduction="sum_over_batch_size")  # noqa: E731
+        elif loss == "softmax":
+            native = lambda x, y: tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(y, x))  # noqa: E731
+            ours = lambda x, y: xb.softmax_cross_entropy(x, y, reduction="mean")  # noqa: E731
+        else:
+            native = lambda x, y: tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, x))  # noqa: E731
+            ours = lambda x, y: xb.sparse_softmax_cross_entropy(x, y, reduction="mean")  # noqa: E731
+        return native, ours
+
+    def variants(self, loss: str, pass_: str, x: Any, y: Any, modes: list[str]) -> dict[str, Callable[[], None]]:
+        tf = self.tf
+        native, ours = self.losses(loss)
+
+        def with_grad(f):
+            def g(a, b):
+                with tf.GradientTape() as tape:
+                    tape.watch(a)
+                    v = f(a, b)
+                return v, tape.gradient(v, a)
+
+            return g
+
+        base = {"native": native, "xb": ours}
+        if pass_ != "fwd":
+            base = {k: with_grad(f) for k, f in base.items()}
+        progs = {"native": base["native"]}
+        if "eager" in modes:
+            progs["xb"] = base["xb"]
+        if "compiled" in modes:
+            # autograph=False: AutoGraph re-parses a lambda's source line and can pick the wrong one
+            progs["native_c"] = tf.function(base["native"], jit_compile=True, autograph=False)
+            progs["xb_c"] = tf.function(base["xb"], jit_compile=True, autograph=False)
+
+        def runner(f):
+            def run():
+                out = f(x, y)
+                _ = [t.numpy() for t in tf.nest.flatten(out)]  # waits for the result
+
+            return run
+
+        return {n: runner(f) for n, f in progs.items()}
+
+    def floor(self, pass_: str, x: Any) -> Callable[[], None]:
+        tf = self.tf
+
+        def run():
+            tf.reduce_sum(x).numpy()
+            if pass_ != "fwd":
+                tf.identity(x * 1).shape
+
+        return run
+
+
+_BACKENDS = {"torch": _Torch, "jax": _Jax, "tensorflow": _TensorFlow}
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+def _cases(args: argparse.Namespace) -> list[tuple[str, str, tuple, str]]:
+    shapes = _parse_shapes(args.shapes or (GPU_SHAPES if args.device == "cuda" else CPU_SHAPES))
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    losses = [loss.strip() for loss in args.losses.split(",") if loss.strip()]
+    for b in backends:
+        if b not in _BACKENDS:
+            raise SystemExit(f"xbackend bench: unknown backend {b!r} (choose from {', '.join(_BACKENDS)})")
+    for loss in losses:
+        if loss not in LOSSES:
+            raise SystemExit(f"xbackend bench: unknown loss {loss!r} (choose from {', '.join(LOSSES)})")
+    # shape-major, backends interleaved: a time limit cuts whole shapes, not a backend
+    return [(b, loss, s, d) for (s, d) in shapes for loss in losses for b in backends]
+
+
+class _Progress:
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.total, self.done, self.enabled = total, 0, enabled and total > 0
+        self._rich = None
+        if self.enabled:
+            try:
+                from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+                self._rich = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                                      TimeElapsedColumn(), transient=False)  # fmt: skip
+                self._rich.start()
+                self._task = self._rich.add_task("bench", total=total)
+            except ImportError:
+                self._rich = None
+
+    def step(self, label: str) -> None:
+        self.done += 1
+        if not self.enabled:
+            return
+        if self._rich is not None:
+            self._rich.update(self._task, advance=1, description=label)
+        else:
+            bar = "#" * int(30 * self.done / self.total)
+            print(f"\r[{bar:<30}] {self.done}/{self.total} {label:<50}", end="", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self._rich is not None:
+            self._rich.stop()
+        elif self.enabled:
+            print(file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the benchmark described by ``args`` (see :func:`add_arguments`); 0 on success."""
+    if args.quick:
+        args.shapes = args.shapes or "64x128:float32"
+        args.repeats, args.warmup = min(args.repeats, 2), min(args.warmup, 1)
+    if args.repeats < 1:
+        raise SystemExit("xbackend bench: --repeats must be >= 1")
+    limit = args.time_limit if args.time_limit is not None else (200.0 if args.device == "cuda" else None)
+    if args.device == "cuda":  # several frameworks share the GPU (effective only before JAX starts)
+        os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    passes = [p.strip() for p in args.passes.split(",") if p.strip()]
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    cases = _cases(args)
+    backends = sorted({c[0] for c in cases}, key=list(_BACKENDS).index)
+    env = _environment(args.device, backends)
+    env.update(repeats=args.repeats, warmup=args.warmup, passes=passes, modes=modes, time_limit_s=limit)
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = args.tag or f"bench-{args.device}-{_dt.date.today().isoformat()}"
+    start = time.perf_counter()
+    impls: dict[str, Any] = {}
+    cells: list[Cell] = []
+    progress = _Progress(len(cases) * len(passes), not args.no_progress and sys.stderr.isatty())
+    try:
+        for backend, loss, shape, dtype in cases:
+            if limit is not None and time.perf_counter() - start > limit:
+                for p in passes:
+                    cells.append(Cell(backend, loss, shape, dtype, p, note="skipped: time limit"))
+                    progress.step(f"{backend} {loss} skipped")
+                continue
+            try:
+                if backend not in impls:
+                    impls[backend] = _BACKENDS[backend](args.device)
+                impl = impls[backend]
+                x, y = impl.inputs(loss, shape, dtype)
+            except Exception as exc:  # noqa: BLE001 -- a backend that cannot run is reported
+                for p in passes:
+                    cells.append(Cell(backend, loss, shape, dtype, p, note=f"error: {type(exc).__name__}: {exc}"))
+                    progress.step(f"{backend} {loss} error")
+                continue
+            for p in passes:
+                cell = Cell(backend, loss, shape, dtype, p)
+                try:
+                    _measure(cell, impl, x, y, modes, args)
+                except Exception as exc:  # noqa: BLE001
+                    cell.note = f"error: {type(exc).__name__}: {str(exc)[:300]}"
+                cells.append(cell)
+                progress.step(f"{backend} {loss} {'x'.join(map(str, shape))} {dtype} {p}")
+            del x, y
+            gc.collect()
+            if backend == "torch" and args.device == "cuda":
+                impl.torch.cuda.empty_cache()  # leave the memory to the next backend
+            _write(out_dir, stem, env, cells, time.perf_counter() - start)
+    finally:
+        progress.close()
+    env["loadavg_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+    md = _write(out_dir, stem, env, cells, time.perf_counter() - start)
+    print(md)
+    print(f"wrote {out_dir / (stem + '.json')} and {out_dir / (stem + '.md')}")
+    return 0
+
+
+def _measure(cell: Cell, impl: Any, x: Any, y: Any, modes: list[str], args: argparse.Namespace) -> None:
+    fns = impl.variants(cell.loss, cell.pass_, x, y, modes)
+    fns["floor"] = impl.floor(cell.pass_, x)
+    for f in fns.values():  # compile / first call outside the timed rounds
+        f()
+    times = _time_round_robin(fns, args.repeats, args.warmup)
+    cell.floor_ms = statistics.median(times.pop("floor"))
+    for name, ts in times.items():
+        cell.times_ms[name] = statistics.median(ts)
+        cell.spread[name] = [min(ts), max(ts)]
+    if args.no_memory:
+        return
+    if isinstance(impl, _Torch):
+        for name, f in fns.items():
+            if name != "floor":
+                cell.memory_x[name], cell.memory_how = impl.memory(f, x)
+    elif isinstance(impl, _Jax) and "compiled" in modes:
+        cell.memory_x = impl.memory_compiled(cell.loss, cell.pass_, x, y)
+        cell.memory_how = "XLA temp buffers of the compiled function"
+
+
+# ----------------------------------------------------------------------------- reports
+
+
+def _fmt(v: float | None, spec: str = ".2f") -> str:
+    return "–" if v is None else format(v, spec)
+
+
+def _summary(cells: list[Cell]) -> list[str]:
+    lines = []
+    comp = [c.ratio("xb_c", "native_c") for c in cells]
+    comp = [r for r in comp if r is not None]
+    if comp:
+        med, worst = statistics.median(comp), max(comp)
+        lines.append(f"- compiled xbackend / native compiled: median {med:.2f} (target ≤ {TARGETS['compiled_median']}),"
+                     f" worst {worst:.2f} (target ≤ {TARGETS['compiled_worst']})"
+                     + _miss(med, TARGETS["compiled_median"]) + _miss(worst, TARGETS["compiled_worst"]))
+    fb = [c for c in cells if c.pass_ == "fwd+bwd"]
+    eager = [(c, c.ratio("xb", "native")) for c in fb if c.ratio("xb", "native") is not None]
+    if eager:
+        worst_c, worst = max(eager, key=lambda t: t[1])
+        lines.append(f"- eager fwd+bwd xbackend / native: median {statistics.median(r for _, r in eager):.2f},"
+                     f" worst {worst:.2f} ({_label(worst_c)}; target ≤ {TARGETS['eager_fwdbwd_time']})"
+                     + _miss(worst, TARGETS["eager_fwdbwd_time"]))
+    mem = [(c, c.memory_x.get("xb"), c.memory_x.get("native")) for c in fb]
+    mem = [(c, a / b) for c, a, b in mem if a is not None and b]
+    if mem:
+        worst_c, worst = max(mem, key=lambda t: t[1])
+        lines.append(f"- eager fwd+bwd peak memory xbackend / native: worst {worst:.2f} ({_label(worst_c)};"
+                     f" target ≤ {TARGETS['eager_fwdbwd_memory']})" + _miss(worst, TARGETS["eager_fwdbwd_memory"]))
+    for c in cells:  # the large-vocabulary cells: floor and chunked targets
+        if c.loss != "sparse" or c.dtype not in ("bfloat16", "float16"):
+            continue
+        if c.floor_ms and c.times_ms.get("xb_c"):
+            r = c.times_ms["xb_c"] / c.floor_ms
+            lines.append(f"- {_label(c)}: compiled xbackend / memory floor {r:.2f} (target ≤ {TARGETS['compiled_vs_floor']}"
+                         ", GPU)" + _miss(r, TARGETS["compiled_vs_floor"]))
+        if c.backend == "torch" and c.pass_ == "fwd+bwd" and c.ratio("xb", "native") is not None:
+            r, mem = c.ratio("xb", "native"), c.memory_x.get("xb")
+            lines.append(f"- {_label(c)}: chunked eager (`chunk_size=\"auto\"`) time / native eager {r:.2f}"
+                         f" (target ≤ {TARGETS['chunked_time']})" + _miss(r, TARGETS["chunked_time"])
+                         + (f"; peak memory beyond the inputs {mem:.2f}× the logits (target ≤ "
+                            f"{TARGETS['chunked_memory']})" + _miss(mem, TARGETS["chunked_memory"]) if mem is not None else ""))
+    ce = [(c, c.ratio("xb_c", "native")) for c in cells if c.ratio("xb_c", "native") is not None]
+    if ce:
+        worst_c, worst = max(ce, key=lambda t: t[1])
+        lines.append(f"- compiled xbackend / native eager: median {statistics.median(r for _, r in ce):.2f},"
+                     f" worst {worst:.2f} ({_label(worst_c)}; target ≤ {TARGETS['compiled_vs_native_eager']})"
+                     + _miss(worst, TARGETS["compiled_vs_native_eager"]))
+    return lines
+
+
+def _miss(value: float, target: float) -> str:
+    return "" if value <= target else f" — **missed by {value / target - 1:.1%}**"
+
+
+def _label(c: Cell) -> str:
+    return f"{c.backend} {c.loss} {'x'.join(map(str, c.shape))} {c.dtype} {c.pass_}"
+
+
+def _markdown(env: dict, cells: list[Cell], elapsed: float) -> str:
+    vers = ", ".join(f"{k} {v}" for k, v in env["versions"].items())
+    head = [
+        f"# xbackend bench — {env['device']} — {env['date']}",
+        "",
+        f"{vers}; xbackend {env['xbackend']}, numpy {env['numpy']}, Python {env['python']}. "
+        f"Median of {env['repeats']} rounds after {env['warmup']} warm-up rounds, variants timed round robin "
+        f"in one process. THP: `{env['transparent_hugepage']}`, THP_MEM_ALLOC_ENABLE="
+        f"{env['THP_MEM_ALLOC_ENABLE']}; load average at start {env['loadavg_start']}, at end "
+        f"{env.get('loadavg_end')}; {elapsed:.0f} s.",
+        "",
+        "Ratios are xbackend / native (< 1: xbackend faster). `c` = compiled. `mem` = peak memory beyond the "
+        "inputs in units of the logits' size, xbackend / native (eager; JAX: compiled temp buffers). "
+        "`floor` = time of the memory floor in the same run (read the logits; fwd+bwd: read + read-and-write) "
+        "over xbackend's compiled time.",
+        "",
+        "| backend | loss | shape | dtype | pass | native ms | xb ms | **eager ratio** | native c ms | xb c ms "
+        "| **c ratio** | xb c / native eager | xb nochunk ms | mem xb / native | floor |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    rows = []
+    for c in cells:
+        shape = "×".join(map(str, c.shape))
+        if c.note:
+            rows.append(f"| {c.backend} | {c.loss} | {shape} | {c.dtype} | {c.pass_} | {c.note} |" + " |" * 10)
+            continue
+        t = c.times_ms
+        mx = c.memory_x
+        mem_pair = ("xb", "native") if "xb" in mx else ("xb_c", "native_c")
+        mem = "–"
+        if mx.get(mem_pair[0]) is not None and mx.get(mem_pair[1]) is not None:
+            mem = f"{mx[mem_pair[0]]:.2f} / {mx[mem_pair[1]]:.2f}"
+        floor = None if c.floor_ms is None or not t.get("xb_c") else c.floor_ms / t["xb_c"]
+        rows.append(
+            f"| {c.backend} | {c.loss} | {shape} | {c.dtype} | {c.pass_} | {_fmt(t.get('native'))} | "
+            f"{_fmt(t.get('xb'))} | **{_fmt(c.ratio('xb', 'native'))}** | {_fmt(t.get('native_c'))} | "
+            f"{_fmt(t.get('xb_c'))} | **{_fmt(c.ratio('xb_c', 'native_c'))}** | {_fmt(c.ratio('xb_c', 'native'))} | "
+            f"{_fmt(t.get('xb_nochunk'))} | {mem} | {_fmt(floor)} |"
+        )
+    summary = _summary([c for c in cells if not c.note])
+    return "\n".join(head + rows + ["", "## Targets (issue 4)", ""] + (summary or ["- no complete cell"])) + "\n"
+
+
+def _write(out_dir: Path, stem: str, env: dict, cells: list[Cell], elapsed: float) -> str:
+    data = {
+        "environment": env,
+        "elapsed_s": elapsed,
+        "targets": TARGETS,
+        "cells": [],
+    }
+    for c in cells:
+        d = asdict(c)
+        d["pass"] = d.pop("pass_")
+        d["shape"] = list(c.shape)
+        data["cells"].append(d)
+    (out_dir / f"{stem}.json").write_text(json.dumps(data, indent=1, default=str) + "\n")
+    md = _markdown(env, cells, elapsed)
+    (out_dir / f"{stem}.md").write_text(md)
+    return md
+
