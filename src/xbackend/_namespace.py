@@ -61,8 +61,9 @@ def _lookup(x: Any) -> ModuleType:
             raise TypeError(
                 f"unsupported array type {cls.__module__}.{cls.__qualname__}: {exc}"
             ) from None
-    with _lock:  # dict writes are atomic; the lock keeps the cache one-writer-at-a-time
-        _by_type.setdefault(cls, ns)
+    # dict.setdefault is atomic under the GIL (no lock: torch.compile cannot trace a lock
+    # when the first lookup of a type happens inside a compiled function)
+    _by_type.setdefault(cls, ns)
     return ns
 
 
