@@ -225,5 +225,5 @@ def require(framework: str) -> Any:
     b = BY_NAME[framework]
     reason = skip_reason(b)
     if reason is not None:
-        pytest.skip(reason)
+        pytest.skip(reason, allow_module_level=True)  # also usable at a test module's top
     return b.module()

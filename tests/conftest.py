@@ -25,3 +25,16 @@ def ad_backend(request) -> Backend:
     if reason is not None:
         pytest.skip(reason)
     return b
+
+
+_PAIRS = [(b, dt) for b in ALL for dt in b.dtypes]
+
+
+@pytest.fixture(params=_PAIRS, ids=[f"{b.name}-{dt}" for b, dt in _PAIRS])
+def backend_dtype(request) -> tuple[Backend, str]:
+    """Every (backend, dtype) cell of the matrix: the dtypes each backend has (``Backend.dtypes``)."""
+    b, dt = request.param
+    reason = skip_reason(b)
+    if reason is not None:
+        pytest.skip(reason)
+    return b, dt

@@ -14,7 +14,7 @@ import numpy as np
 
 from xbackend._namespace import array_namespace, framework_name
 
-__all__ = ["xp_assert_close", "tolerance", "to_numpy", "EPS"]
+__all__ = ["xp_assert_close", "assert_matches_reference", "tolerance", "to_numpy", "EPS"]
 
 #: machine epsilon per dtype name
 EPS = {
@@ -86,8 +86,11 @@ def xp_assert_close(
     when ``equal_nan``.
     """
     xp = array_namespace(actual)
-    same_kind = not isinstance(desired, (int, float, np.ndarray, np.generic))
-    if same_kind and check_namespace:
+    # a NumPy ``desired`` is a reference for non-NumPy results, but a NumPy result is
+    # checked against it like any same-namespace array (dtype included)
+    numpy_pair = isinstance(desired, (np.ndarray, np.generic)) and framework_name(xp) == "numpy"
+    same_kind = numpy_pair or not isinstance(desired, (int, float, np.ndarray, np.generic))
+    if same_kind and not numpy_pair and check_namespace:
         xd = array_namespace(desired)
         assert xp is xd, f"namespaces differ: {xp.__name__} vs {xd.__name__}. {err_msg}"
     a = to_numpy(actual)
@@ -95,7 +98,7 @@ def xp_assert_close(
     assert a.shape == d.shape, f"shapes differ: {a.shape} vs {d.shape}. {err_msg}"
     if check_dtype and same_kind:
         assert actual.dtype == desired.dtype, f"dtypes differ: {actual.dtype} vs {desired.dtype}. {err_msg}"
-    if check_device and same_kind:
+    if check_device and same_kind and not numpy_pair:
         da, dd = _device_str(xp, actual), _device_str(xp, desired)
         assert da == dd, f"devices differ: {da} vs {dd}. {err_msg}"
     if rtol is None:
@@ -103,3 +106,52 @@ def xp_assert_close(
     np.testing.assert_allclose(
         a.astype(np.float64), d.astype(np.float64), rtol=rtol, atol=atol, equal_nan=equal_nan, err_msg=err_msg
     )
+
+
+def assert_matches_reference(
+    actual: Any,
+    reference: Any,
+    *,
+    like: Any,
+    dtype: Any = None,
+    shape: tuple | None = None,
+    rtol: float | None = None,
+    atol: float = 0.0,
+    equal_nan: bool = True,
+    compare: Any = None,
+    err_msg: str = "",
+) -> None:
+    """Assert ``actual`` has ``like``'s namespace and device, ``dtype`` and ``shape``, and
+    values close to a float64 NumPy ``reference``.
+
+    This is :func:`xp_assert_close` for a reference computed elsewhere (a closed form in
+    float64, a native loss in another dtype): the reference is not rounded to
+    ``actual``'s dtype before the comparison. ``dtype`` defaults to ``like.dtype``,
+    ``shape`` to the reference's shape (a reduction's 0-d reference demands a 0-d result;
+    a NumPy scalar counts as 0-d NumPy). ``rtol`` defaults to :func:`tolerance` of the dtype.
+    Infinities must match exactly (sign included); NaN matches NaN when ``equal_nan``.
+    ``compare`` (a boolean NumPy mask broadcastable to the reference) limits the value
+    comparison to its True entries, for points where no reference value exists.
+    """
+    xp = array_namespace(like)
+    if isinstance(actual, np.generic):  # a NumPy scalar: acceptable as a 0-d NumPy result
+        assert framework_name(xp) == "numpy", f"a NumPy scalar for {xp.__name__} inputs. {err_msg}"
+    else:
+        xa = array_namespace(actual)
+        assert xa is xp, f"namespaces differ: result in {xa.__name__}, inputs in {xp.__name__}. {err_msg}"
+    want_dtype = like.dtype if dtype is None else dtype
+    assert actual.dtype == want_dtype, f"dtypes differ: {actual.dtype} vs {want_dtype}. {err_msg}"
+    if not isinstance(actual, np.generic):
+        da, dl = _device_str(xp, actual), _device_str(xp, like)
+        assert da == dl, f"devices differ: result on {da}, inputs on {dl}. {err_msg}"
+    a = to_numpy(actual)
+    r = np.asarray(reference, dtype=np.float64)
+    want_shape = r.shape if shape is None else tuple(shape)
+    assert a.shape == want_shape, f"shapes differ: {a.shape} vs {want_shape}. {err_msg}"
+    if rtol is None:
+        rtol = tolerance(actual.dtype)
+    a = a.astype(np.float64)
+    if compare is not None:
+        keep = np.broadcast_to(np.asarray(compare, dtype=bool), r.shape)
+        a, r = a[keep], r[keep]
+    np.testing.assert_allclose(a, r, rtol=rtol, atol=atol, equal_nan=equal_nan, err_msg=err_msg)
