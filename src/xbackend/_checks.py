@@ -55,13 +55,13 @@ def check_integer_labels(xp: ModuleType, y: Any, name: str = "labels") -> None:
         )
 
 
-def normalize_axis(axis: Any, ndim: int, name: str = "axis") -> int:
+def normalize_axis(axis: Any, ndim: int, name: str = "axis", target: str = "logits") -> int:
     if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
         raise TypeError(f"{name} must be an int, got {type(axis).__name__} {axis!r}")
     if ndim == 0:
-        raise ValueError(f"{name}={axis} is out of range: logits is 0-d (needs a class axis)")
+        raise ValueError(f"{name}={axis} is out of range: {target} is 0-d (needs a class axis)")
     if not -ndim <= axis < ndim:
-        raise ValueError(f"{name}={axis} is out of range for logits with {ndim} dimension(s)")
+        raise ValueError(f"{name}={axis} is out of range for {target} with {ndim} dimension(s)")
     return int(axis) % ndim
 
 
@@ -130,4 +130,4 @@ def check_nonnegative_values(x: Any, name: str) -> None:
     if is_host_array(x):
         a = np.asarray(x)
         if a.size and np.any(a < 0):
-            raise ValueError(f"{name} must be >= 0, got a negative value {a[a < 0].flat[0]!r}")
+            raise ValueError(f"{name} must be >= 0, got a negative value {a[a < 0].flat[0].item()!r}")

@@ -27,8 +27,12 @@ def check_dtype_arg(xp: ModuleType, dtype: Any) -> None:
 
 
 def cast(xp: ModuleType, x: Any, dtype: Any) -> Any:
-    """``astype`` without a copy when the dtype already matches."""
-    return x if x.dtype == dtype else xp.astype(x, dtype)
+    """``astype`` without a copy when the dtype already matches.
+
+    Objects without ``ndim`` (a ``tf.Variable``) always go through ``astype``, which turns
+    them into arrays of the namespace.
+    """
+    return x if x.dtype == dtype and hasattr(x, "ndim") else xp.astype(x, dtype)
 
 
 def out_dtype(xp: ModuleType, dtype: Any, requested: Any) -> Any:

@@ -27,12 +27,17 @@ import numpy as np
 from xbackend._namespace import framework_name
 
 
-def _bad_label_message(values: np.ndarray, bad: np.ndarray, n_classes: int, ignore_index: Any) -> str:
-    pos = tuple(int(i) for i in np.argwhere(bad)[0])
+def _bad_label_message(
+    values: np.ndarray, bad: np.ndarray, n_classes: int, ignore_index: Any, offset: tuple | None = None
+) -> str:
+    """``offset``: where a Dask block starts, so the position is the label's global index."""
+    local = tuple(int(i) for i in np.argwhere(bad)[0])
+    pos = local if offset is None else tuple(o + i for o, i in zip(offset, local))
+    scope = "in all" if offset is None else "in this chunk"
     return (
         f"labels must be class indices in [0, {n_classes})"
         + ("" if ignore_index is None else f" or ignore_index={ignore_index}")
-        + f"; got {values[pos]!r} at position {pos} ({int(bad.sum())} bad label(s) in all)"
+        + f"; got {values[local].item()!r} at position {pos} ({int(bad.sum())} bad label(s) {scope})"
     )
 
 
@@ -71,10 +76,12 @@ def _raise_if_bad(xp: ModuleType, labels: Any, n_classes: int, ignore_index: Any
     fw = framework_name(xp)
     if fw == "dask":
 
-        def check_block(block: np.ndarray) -> np.ndarray:
+        def check_block(block: np.ndarray, block_info: Any = None) -> np.ndarray:
             bad = _host_bad(block, n_classes, ignore_index)
             if bad.any():
-                raise ValueError(_bad_label_message(block, bad, n_classes, ignore_index))
+                loc = (block_info or {}).get(0, {}).get("array-location")
+                offset = tuple(start for start, _ in loc) if loc else ()
+                raise ValueError(_bad_label_message(block, bad, n_classes, ignore_index, offset))
             return block
 
         return labels.map_blocks(check_block, dtype=labels.dtype)
@@ -104,6 +111,8 @@ def label_state(
         labels = _raise_if_bad(xp, labels, n_classes, ignore_index)
     in_range = (labels >= 0) & (labels < n_classes)
     safe = xp.where(in_range, labels, 0)
+    if framework_name(xp) == "torch" and safe.dtype != xp.int64:
+        safe = xp.astype(safe, xp.int64)  # torch's gathers take int64 indices only
     ignored = None if ignore_index is None else labels == ignore_index
     if invalid == "raise":
         if ignored is None:
