@@ -1,7 +1,7 @@
-"""``python -m xbackend``."""
+"""``python -m xbackend``: the ``xbackend`` command (``report`` by default; see ``xbackend._cli``)."""
 
 import sys
 
-from xbackend._seed import main
+from xbackend._cli import main
 
 sys.exit(main())
