@@ -27,6 +27,7 @@ and ``.md``, rewritten after every case so that a run cut short keeps what it me
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as _dt
 import gc
 import json
@@ -300,7 +301,7 @@ class _Torch:
             return (t.cuda.max_memory_allocated() - base) / nbytes, "torch.cuda.max_memory_allocated"
         from torch.profiler import ProfilerActivity, profile
 
-        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
             fn()
         events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
         events.sort(key=lambda e: e.start_ns())
@@ -309,6 +310,22 @@ class _Torch:
             cur += e.nbytes()
             peak = max(peak, cur)
         return peak / nbytes, "torch profiler allocation trace (CPU)"
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Send file descriptor 2 to /dev/null: kineto (torch 2.13) writes a
+    ``USDT: ... profiler_start`` line there from C++ on every profile, which no log
+    level silences."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 # ----------------------------------------------------------------------------- JAX

@@ -38,12 +38,16 @@ import array_api_compat
 
 from xbackend import _inplace as ip
 from xbackend._autodiff import stop_gradient
+from xbackend._namespace import framework_name
 
 # --------------------------------------------------------------------------- helpers
 
 
 def device_of(xp: ModuleType, x: Any) -> Any:
-    if xp.__name__ == "xbackend._backends._tensorflow":
+    name = framework_name(xp)
+    if name == "torch":  # the attribute: array_api_compat.device's lru_cached type
+        return x.device  # checks make torch.compile (dynamo) warn when it traces them
+    if name == "tensorflow":
         return xp.device(x)
     return array_api_compat.device(x)
 
