@@ -1,0 +1,68 @@
+"""Sphinx configuration for the xbackend documentation (built by ``nox -s docs``).
+
+The build is offline and warning-free by construction (``-W`` in CI): the API pages
+import only xbackend (no framework), the ``xbackend explain`` plot is the captured
+``docs/images/explain.png``, and the benchmark page includes the newest table under
+``benchmarks/results/`` (copied into ``docs/_generated/`` at build time).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parent
+ROOT = DOCS.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+import xbackend  # noqa: E402
+
+project = "xbackend"
+author = "the xbackend authors"
+copyright = "the xbackend authors"
+release = version = xbackend.__version__
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.napoleon",
+    "sphinx.ext.mathjax",
+    "myst_parser",
+]
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+root_doc = "index"
+exclude_patterns = ["_build", "requirements.txt"]
+myst_enable_extensions = ["dollarmath"]
+myst_heading_anchors = 3
+# the benchmark table is written by another tool; its heading levels are not ours to fix
+suppress_warnings = ["myst.header"]
+
+napoleon_google_docstring = False
+napoleon_numpy_docstring = True
+napoleon_use_rtype = False
+autodoc_member_order = "bysource"
+autodoc_typehints = "none"  # the docstrings describe the types
+
+html_theme = "alabaster"
+html_title = f"xbackend {release}"
+html_static_path: list[str] = []
+
+
+def _benchmark_page() -> None:
+    """Copy the newest ``benchmarks/results/*.md`` into ``_generated/benchmarks_latest.md``."""
+    out = DOCS / "_generated"
+    out.mkdir(exist_ok=True)
+    results = sorted((ROOT / "benchmarks" / "results").glob("*.md"), key=lambda p: (p.stat().st_mtime, p.name))
+    target = out / "benchmarks_latest.md"
+    if results:
+        latest = results[-1]
+        text = f"*Source: `benchmarks/results/{latest.name}`.*\n\n" + latest.read_text(encoding="utf-8")
+    else:
+        text = (
+            "*No benchmark results are recorded in `benchmarks/results/` yet: run `xbackend bench` "
+            "on a machine with a GPU and commit its Markdown table there.*\n"
+        )
+    if not target.exists() or target.read_text(encoding="utf-8") != text:
+        target.write_text(text, encoding="utf-8")
+
+
+_benchmark_page()

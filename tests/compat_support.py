@@ -1,0 +1,123 @@
+"""Helpers for the compat test files: conversions, gradients and checks.
+
+The compat tests compare ``xbackend.compat.<framework>`` on every backend with the
+original framework's loss on the *same* (rounded) inputs converted to that framework.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from xbackend.testing import to_numpy, tolerance
+from tests.backends import Backend
+
+#: dtypes of the main matrix; float16/bfloat16 get their own cells
+MAIN_DTYPES = ("float64", "float32")
+
+
+def rounded(a: np.ndarray, dtype: str) -> np.ndarray:
+    """``a`` rounded to ``dtype`` and back to float64 (what every framework sees)."""
+    if dtype == "bfloat16":
+        import ml_dtypes
+
+        return np.asarray(a, dtype=ml_dtypes.bfloat16).astype(np.float64)
+    return np.asarray(a, dtype=dtype).astype(np.float64)
+
+
+def on(backend: Backend, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` called the way the backend's users call a loss.
+
+    JAX cells run under ``jax.jit`` (array arguments traced, everything else static):
+    that is how JAX code calls a loss, and it compiles each cell once, where eager JAX
+    compiles every operation per shape (about 7x the CPU time). Other backends: ``fn``.
+    """
+    if backend.framework != "jax":
+        return fn
+    import jax
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        def is_array(v: Any) -> bool:
+            return isinstance(v, jax.Array)
+
+        arr_args = tuple(a if is_array(a) else None for a in args)
+        arr_kwargs = {k: v for k, v in kwargs.items() if is_array(v)}
+
+        def inner(traced_args: tuple, traced_kwargs: dict) -> Any:
+            a = [t if is_array(orig) else orig for t, orig in zip(traced_args, args)]
+            kw = {k: traced_kwargs.get(k, v) for k, v in kwargs.items()}
+            return fn(*a, **kw)
+
+        return jax.jit(inner)(arr_args, arr_kwargs)
+
+    return call
+
+
+def grad(backend: Backend, f: Callable[[Any], Any], x: Any, cotangent: np.ndarray | None = None) -> np.ndarray:
+    """Gradient of ``sum(cotangent · f(x))`` with respect to the backend array ``x``
+    (JAX: ``jax.jit(jax.grad(...))``, see :func:`on`)."""
+    fw = backend.framework
+    if fw == "torch":
+        import torch
+
+        xt = x.detach().clone().requires_grad_(True)
+        out = f(xt)
+        ct = torch.ones_like(out) if cotangent is None else torch.asarray(cotangent, dtype=out.dtype)
+        (g,) = torch.autograd.grad(out, xt, ct)
+        return to_numpy(g)
+    if fw == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        def scalar(v):
+            out = f(v)
+            ct = jnp.ones_like(out) if cotangent is None else jnp.asarray(cotangent, dtype=out.dtype)
+            return jnp.sum(out * ct)
+
+        return to_numpy(jax.jit(jax.grad(scalar))(x))
+    if fw == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            out = f(x)
+            ct = tf.ones_like(out) if cotangent is None else tf.constant(cotangent, dtype=out.dtype)
+            total = tf.reduce_sum(out * ct)
+        return to_numpy(tape.gradient(total, x))
+    raise AssertionError(f"{backend.name} has no autodiff")
+
+
+def check(actual: Any, desired: Any, backend: Backend, dtype: str, *, factor: float = 16.0, atol_scale: float = 0.0,
+          what: str = "") -> None:
+    """Namespace, dtype and shape of ``actual``, then values against ``desired`` (NumPy).
+
+    ``rtol = tolerance(dtype, factor)``; ``atol = tolerance(dtype, factor) · atol_scale``
+    for values that cancel to (near) 0 from terms of size ``atol_scale``.
+    Infinities must match exactly and NaN matches NaN.
+    """
+    xp = backend.xp()
+    from xbackend import array_namespace
+
+    if not (backend.framework == "numpy" and isinstance(actual, np.generic)):  # NumPy reductions give scalars
+        assert array_namespace(actual) is xp, f"{what}: result is not a {backend.name} array: {type(actual)}"
+    assert actual.dtype == backend.dtype(dtype), f"{what}: dtype {actual.dtype}, expected {dtype}"
+    a = to_numpy(actual).astype(np.float64)
+    d = np.asarray(desired, dtype=np.float64)
+    assert a.shape == d.shape, f"{what}: shape {a.shape}, expected {d.shape}"
+    tol = tolerance(dtype, factor)
+    np.testing.assert_allclose(a, d, rtol=tol, atol=tol * atol_scale, equal_nan=True, err_msg=what)
+
+
+def assert_close_np(actual: np.ndarray, desired: np.ndarray, dtype: str, *, factor: float = 16.0,
+                    atol_scale: float = 0.0, what: str = "") -> None:
+    tol = tolerance(dtype, factor)
+    np.testing.assert_allclose(np.asarray(actual, np.float64), np.asarray(desired, np.float64), rtol=tol,
+                               atol=tol * atol_scale, equal_nan=True, err_msg=what)
+
+
+def skip_unless_dtype(backend: Backend, dtype: str) -> None:
+    import pytest
+
+    if dtype not in backend.dtypes:
+        pytest.skip(f"{backend.name} has no {dtype}")

@@ -1,0 +1,37 @@
+"""xbackend.compat and xbackend.keras without any framework: the docstring examples run,
+and importing them (plus a NumPy call) imports no framework and no Keras."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import os
+import subprocess
+import sys
+
+import pytest
+
+COMPAT_MODULES = ["xbackend.compat.torch", "xbackend.compat.tf", "xbackend.compat.optax", "xbackend.compat.keras"]
+
+
+@pytest.mark.parametrize("module", COMPAT_MODULES)
+def test_compat_module_docstring_examples_give_the_printed_numbers(module):
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS, verbose=False)
+    assert result.attempted > 0, f"{module} has no example"
+    assert result.failed == 0, f"{result.failed} example(s) of {module} print other numbers"
+
+
+def test_importing_xbackend_compat_and_xbackend_keras_imports_no_framework():
+    code = (
+        "import sys, numpy as np\n"
+        "import xbackend, xbackend.compat, xbackend.keras\n"
+        "from xbackend.compat import keras as xk, torch as xt\n"
+        "xk.binary_crossentropy(np.zeros((2, 3)), np.full((2, 3), 0.5))\n"
+        "xt.cross_entropy(np.zeros((2, 3)), np.array([0, 1]))\n"
+        "loaded = sorted(m for m in ('keras', 'tensorflow', 'torch', 'jax', 'optax', 'cupy') if m in sys.modules)\n"
+        "print(','.join(loaded))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ),
+                         timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "", f"frameworks imported: {res.stdout.strip()}"
