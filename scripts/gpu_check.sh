@@ -5,7 +5,7 @@
 #
 # Prepare on the development machine (pure-Python wheels travel in .whl/, ignored by git):
 #   python3 -m pip download --no-deps --only-binary=:all: -d .whl \
-#       array-api-compat==1.16.0 array-api-strict==2.6.1
+#       array-api-compat==1.16.0 array-api-strict==2.6.1 pytest-xdist execnet
 # Run there (one call, results under $OUT):
 #   bash scripts/gpu_check.sh "$OUT"           # carry: [".whl"]
 # It prints nvidia-smi, asserts each framework sees the GPU, runs every GPU cell of the
@@ -48,16 +48,22 @@ raise SystemExit(0 if ok else 1)
 PY
 visible=$?
 
+# About 6 500 GPU cells; most of their time is Python and XLA compiles, so with
+# pytest-xdist (carried in .whl/) four workers share the one GPU (JAX does not
+# preallocate its memory: XLA_PYTHON_CLIENT_PREALLOCATE=false above).
+workers=()
+python3 -c "import xdist" 2>/dev/null && workers=(-n 4)
 XBACKEND_DEVICE=cuda XBACKEND_TEST_BACKENDS=torch:gpu,jax:gpu,cupy \
-    timeout 360 python3 -m pytest -q -p no:cacheprovider -k "gpu or cupy" \
+    timeout -s INT -k 30 330 python3 -m pytest -q -p no:cacheprovider "${workers[@]}" -k "gpu or cupy" \
     --junitxml "$OUT/junit.xml" tests 2>&1 | tail -n 60 | tee "$OUT/pytest-tail.txt"
 tests=${PIPESTATUS[0]}
 
-python3 scripts/gpu_summary.py "$OUT/junit.xml" "$OUT/visible.txt" > "$OUT/summary.md"
+python3 scripts/gpu_summary.py "$OUT/junit.xml" "$OUT/visible.txt" "$OUT/pytest-tail.txt" > "$OUT/summary.md"
 cat "$OUT/summary.md"
 
 if [ -f src/xbackend/_bench.py ]; then
-    timeout 240 python3 -m xbackend bench --device cuda --out "$OUT" 2>&1 | tail -n 40
+    timeout 170 python3 -m xbackend bench --device cuda --time-limit 120 --repeats 7 --warmup 1 \
+        --no-progress --out "$OUT" 2>&1 | tail -n 40
 fi
 echo "visible=$visible tests=$tests"
 exit $(( visible != 0 || tests != 0 ))

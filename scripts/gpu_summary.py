@@ -10,7 +10,11 @@ import xml.etree.ElementTree as ET
 
 
 def main(junit: str, visible: str) -> int:
-    root = ET.parse(junit).getroot()
+    try:
+        root = ET.parse(junit).getroot()
+    except (OSError, ET.ParseError) as exc:
+        print(f"# GPU run, {datetime.date.today().isoformat()}: no test results ({exc})")
+        return 1
     counts: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     failures = []
     for case in root.iter("testcase"):
@@ -32,6 +36,9 @@ def main(junit: str, visible: str) -> int:
     for key in sorted(counts):
         c = counts[key]
         print(f"| {key} | {c['passed']} | {c['skipped']} | {c['failed']} |")
+    if len(sys.argv) > 3:  # pytest's last lines: its own count, or the interruption by the time limit
+        tail = [line for line in open(sys.argv[3]).read().splitlines() if line.strip()][-2:]
+        print("\npytest: " + " / ".join(f"`{t.strip()}`" for t in tail))
     if failures:
         print("\nFailures:\n" + "\n".join(f"- `{f}`" for f in failures))
     return 0
