@@ -8,6 +8,7 @@
 #       array-api-compat==1.16.0 array-api-strict==2.6.1 pytest-xdist execnet
 # Run there (one call, results under $OUT):
 #   bash scripts/gpu_check.sh "$OUT"           # carry: [".whl"]
+# GPU_BACKENDS=jax:gpu (default torch:gpu,jax:gpu,cupy) narrows the cells, GPU_BENCH=0 skips the benchmark.
 # It prints nvidia-smi, asserts each framework sees the GPU, runs every GPU cell of the
 # test matrix (torch:gpu, jax:gpu, cupy) with a JUnit XML, writes summary.md, then runs the
 # GPU benchmark. Commit summary.md (and the benchmark tables) under tests/gpu-results/ and
@@ -53,7 +54,7 @@ visible=$?
 # preallocate its memory: XLA_PYTHON_CLIENT_PREALLOCATE=false above).
 workers=()
 python3 -c "import xdist" 2>/dev/null && workers=(-n 4)
-XBACKEND_DEVICE=cuda XBACKEND_TEST_BACKENDS=torch:gpu,jax:gpu,cupy \
+XBACKEND_DEVICE=cuda XBACKEND_TEST_BACKENDS="${GPU_BACKENDS:-torch:gpu,jax:gpu,cupy}" \
     timeout -s INT -k 30 330 python3 -m pytest -q -p no:cacheprovider "${workers[@]}" -k "gpu or cupy" \
     --junitxml "$OUT/junit.xml" tests 2>&1 | tail -n 60 | tee "$OUT/pytest-tail.txt"
 tests=${PIPESTATUS[0]}
@@ -61,7 +62,7 @@ tests=${PIPESTATUS[0]}
 python3 scripts/gpu_summary.py "$OUT/junit.xml" "$OUT/visible.txt" "$OUT/pytest-tail.txt" > "$OUT/summary.md"
 cat "$OUT/summary.md"
 
-if [ -f src/xbackend/_bench.py ]; then
+if [ "${GPU_BENCH:-1}" != 0 ]; then
     timeout 170 python3 -m xbackend bench --device cuda --time-limit 120 --repeats 7 --warmup 1 \
         --no-progress --out "$OUT" 2>&1 | tail -n 40
 fi
