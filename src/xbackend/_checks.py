@@ -20,7 +20,8 @@ INVALID_POLICIES = ("nan", "raise")
 
 def require_array(x: Any, name: str) -> None:
     if x is None or isinstance(x, (bool, int, float, complex)):
-        raise TypeError(f"{name} must be an array, got {type(x).__name__} {x!r}")
+        hint = "" if x is None else "; wrap it in an array first, e.g. np.asarray(...) or torch.tensor(...)"
+        raise TypeError(f"{name} must be an array, got {type(x).__name__} {x!r}{hint}")
     if isinstance(x, (list, tuple)):
         raise TypeError(
             f"{name} must be an array, got a Python {type(x).__name__}; "
