@@ -125,3 +125,35 @@ def test_invalid_nan_under_jit_gives_a_nan_row():
     out = np.asarray(jax.jit(xb.sparse_softmax_cross_entropy)(x, jnp.asarray([2, 7])))
     assert np.isnan(out[1])
     np.testing.assert_allclose(out[0], math.log(1 + math.e**-1 + math.e**-2), rtol=tolerance(DTYPE, 4))
+
+
+@pytest.mark.parametrize("loss", ["sigmoid_cross_entropy", "softmax_cross_entropy", "sparse_softmax_cross_entropy",
+                                  "softmax_focal_loss", "logsumexp"])
+def test_an_eager_call_on_jax_arrays_is_one_compiled_program(loss):
+    """Like ``jax.nn``'s functions, an xbackend call on JAX arrays runs as one ``jax.jit``
+    program (options static, cached per shape) instead of dispatching each operation of
+    the generic code on its own; the value is the one of an explicit ``jax.jit``, and the
+    same as op-by-op execution (``jax.disable_jit``) within float32 tolerance."""
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.normal(size=(6, 5)), dtype=jnp.float32)
+    y = {"sigmoid_cross_entropy": jnp.asarray(rng.uniform(size=(6, 5)), dtype=jnp.float32),
+         "softmax_cross_entropy": jax.nn.softmax(jnp.asarray(rng.normal(size=(6, 5)), dtype=jnp.float32)),
+         "sparse_softmax_cross_entropy": jnp.asarray(rng.integers(0, 5, 6)),
+         "softmax_focal_loss": jnp.asarray(rng.integers(0, 5, 6)),
+         "logsumexp": None}[loss]
+    fn = getattr(xb, loss)
+    call = (lambda x: fn(x)) if y is None else (lambda x: fn(x, y, reduction="mean"))
+    eqns = [e.primitive.name for e in jax.make_jaxpr(call)(x).jaxpr.eqns]
+    assert eqns.count("jit") == 1 and not {"exp", "log", "reduce_max", "reduce_sum"} & set(eqns), eqns
+    eager = call(x)
+    assert bool(jnp.all(eager == jax.jit(call)(x)))
+    with jax.disable_jit():
+        op_by_op = call(x)
+    np.testing.assert_allclose(np.asarray(eager), np.asarray(op_by_op), rtol=tolerance("float32"), atol=1e-6)
+
+
+def test_invalid_raise_stays_eager_on_jax_arrays():
+    """``invalid="raise"`` reads the label values, so it is not put under ``jax.jit``."""
+    x = jnp.zeros((2, 3))
+    with pytest.raises(ValueError, match=r"got 7 at position \(1,\)"):
+        xb.sparse_softmax_cross_entropy(x, jnp.asarray([0, 7]), invalid="raise")
