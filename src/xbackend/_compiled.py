@@ -152,6 +152,11 @@ def compiled(
 ) -> Any:
     """Wrap ``fn`` so that it runs through its arrays' compiler (see the module docstring).
 
+    On JAX every xbackend function already runs as one ``jax.jit`` program when called
+    on JAX arrays (as ``jax.nn``'s functions do); wrapping still helps there for a whole
+    function of your own. On torch and TensorFlow, plain calls run eagerly and this is
+    the way to the compiler.
+
     Parameters
     ----------
     fn : callable
