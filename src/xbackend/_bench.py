@@ -27,18 +27,19 @@ and ``.md``, rewritten after every case so that a run cut short keeps what it me
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as _dt
 import gc
 import json
 import os
 import platform
 import statistics
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
+
+from xbackend._detect import quiet
+from xbackend._report import Progress
 
 __all__ = ["add_arguments", "run"]
 
@@ -301,7 +302,7 @@ class _Torch:
             return (t.cuda.max_memory_allocated() - base) / nbytes, "torch.cuda.max_memory_allocated"
         from torch.profiler import ProfilerActivity, profile
 
-        with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        with quiet(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
             fn()
         events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
         events.sort(key=lambda e: e.start_ns())
@@ -310,22 +311,6 @@ class _Torch:
             cur += e.nbytes()
             peak = max(peak, cur)
         return peak / nbytes, "torch profiler allocation trace (CPU)"
-
-
-@contextlib.contextmanager
-def _quiet_stderr():
-    """Send file descriptor 2 to /dev/null: kineto (torch 2.13) writes a
-    ``USDT: ... profiler_start`` line there from C++ on every profile, which no log
-    level silences."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 # ----------------------------------------------------------------------------- JAX
@@ -523,38 +508,6 @@ def _cases(args: argparse.Namespace) -> list[tuple[str, str, tuple, str]]:
     return [(b, loss, s, d) for (s, d) in shapes for loss in losses for b in backends]
 
 
-class _Progress:
-    def __init__(self, total: int, enabled: bool) -> None:
-        self.total, self.done, self.enabled = total, 0, enabled and total > 0
-        self._rich = None
-        if self.enabled:
-            try:
-                from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-                self._rich = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                                      TimeElapsedColumn(), transient=False)  # fmt: skip
-                self._rich.start()
-                self._task = self._rich.add_task("bench", total=total)
-            except ImportError:
-                self._rich = None
-
-    def step(self, label: str) -> None:
-        self.done += 1
-        if not self.enabled:
-            return
-        if self._rich is not None:
-            self._rich.update(self._task, advance=1, description=label)
-        else:
-            bar = "#" * int(30 * self.done / self.total)
-            print(f"\r[{bar:<30}] {self.done}/{self.total} {label:<50}", end="", file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self._rich is not None:
-            self._rich.stop()
-        elif self.enabled:
-            print(file=sys.stderr)
-
-
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark described by ``args`` (see :func:`add_arguments`); 0 on success."""
     if args.quick:
@@ -577,13 +530,13 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     impls: dict[str, Any] = {}
     cells: list[Cell] = []
-    progress = _Progress(len(cases) * len(passes), not args.no_progress and sys.stderr.isatty())
+    progress = Progress(len(cases) * len(passes), enabled=not args.no_progress)  # off when stderr is no terminal
     try:
         for backend, loss, shape, dtype in cases:
             if limit is not None and time.perf_counter() - start > limit:
                 for p in passes:
+                    progress.start(f"{backend} {loss} skipped")
                     cells.append(Cell(backend, loss, shape, dtype, p, note="skipped: time limit"))
-                    progress.step(f"{backend} {loss} skipped")
                 continue
             try:
                 if backend not in impls:
@@ -592,17 +545,17 @@ def run(args: argparse.Namespace) -> int:
                 x, y = impl.inputs(loss, shape, dtype)
             except Exception as exc:  # noqa: BLE001 -- a backend that cannot run is reported
                 for p in passes:
+                    progress.start(f"{backend} {loss} error")
                     cells.append(Cell(backend, loss, shape, dtype, p, note=f"error: {type(exc).__name__}: {exc}"))
-                    progress.step(f"{backend} {loss} error")
                 continue
             for p in passes:
+                progress.start(f"{backend} {loss} {'x'.join(map(str, shape))} {dtype} {p}")
                 cell = Cell(backend, loss, shape, dtype, p)
                 try:
                     _measure(cell, impl, x, y, modes, args)
                 except Exception as exc:  # noqa: BLE001
                     cell.note = f"error: {type(exc).__name__}: {str(exc)[:300]}"
                 cells.append(cell)
-                progress.step(f"{backend} {loss} {'x'.join(map(str, shape))} {dtype} {p}")
             del x, y
             gc.collect()
             if backend == "torch" and args.device == "cuda":

@@ -9,6 +9,7 @@ from typing import Any, Callable, NamedTuple, TypeVar
 import numpy as np
 
 from xbackend import _checks
+from xbackend._compiled import _is_array, compiled
 from xbackend._dtypes import cast, compute_dtype, out_dtype
 from xbackend._namespace import array_namespace
 
@@ -56,10 +57,8 @@ def _jax_jit(fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
     combination of options, cached); inside an outer ``jax.jit``, ``grad`` or ``vmap``
     the inner ``jit`` is inlined. ``invalid="raise"`` stays eager: it reads label values.
     """
-    from xbackend._compiled import _is_array, compiled
-
-    arrays = [a for a in (*args, *kwargs.values()) if _is_array(a)]
-    array_namespace(*arrays)  # two frameworks: the TypeError here, before jit turns NumPy into JAX
+    # (two frameworks: compiled() refuses them by their namespaces before jit would turn
+    # NumPy arrays into JAX ones)
     try:
         hash(tuple(a for a in args if not _is_array(a)))
         hash(tuple(v for v in kwargs.values() if not _is_array(v)))
