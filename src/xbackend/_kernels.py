@@ -85,7 +85,11 @@ def row_max(xp: ModuleType, x: Any, axis: int, *, keepdims: bool = False) -> Any
 
 def log_sum_exp_shifted(xp: ModuleType, xs: Any, axis: int) -> Any:
     """``log(sum(exp(xs)))`` with an empty (all -inf) row giving 0, not -inf."""
-    se = xp.sum(xp.exp(xs), axis=axis, keepdims=True)
+    return _log_sum(xp, xp.sum(xp.exp(xs), axis=axis, keepdims=True))
+
+
+def _log_sum(xp: ModuleType, se: Any) -> Any:
+    """``log`` of a row sum of ``exp``; an empty row (sum 0) gives 0, not -inf."""
     return xp.log(xp.where(se == 0, 1.0, se))
 
 
@@ -148,7 +152,7 @@ def log_sum_exp_of(xp: ModuleType, x: Any, m: Any, axis: int) -> Any:
     # subtraction of 1 from its log: a single +inf entry then gives exactly log 1 = 0
     # (``log(exp(1)) - 1`` is ±eps in float32)
     se = xp.sum(xp.exp(shifted_clamped(xp, x, m)), axis=axis, keepdims=True)
-    return xp.log(xp.where(se == 0, 1.0, se) / xp.exp(_inf_rows(xp, m)))
+    return _log_sum(xp, se / xp.exp(_inf_rows(xp, m)))
 
 
 def nan_rows(xp: ModuleType, lse_s: Any, m: Any) -> Any:
@@ -167,8 +171,7 @@ def softmax_fresh(xp: ModuleType, x: Any, m: Any, lse_s: Any) -> Any:
 def log_sum_exp_consume(xp: ModuleType, xs: Any, axis: int) -> Any:
     """:func:`log_sum_exp_shifted` of a fresh temporary ``xs``, which it overwrites
     (``exp`` in place) where the framework allows it."""
-    se = xp.sum(ip.unary_(xp, "exp", xs), axis=axis, keepdims=True)
-    return xp.log(xp.where(se == 0, 1.0, se))
+    return _log_sum(xp, xp.sum(ip.unary_(xp, "exp", xs), axis=axis, keepdims=True))
 
 
 
