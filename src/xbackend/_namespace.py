@@ -19,7 +19,6 @@ TensorFlow is the only framework ``array_api_compat`` does not cover;
 from __future__ import annotations
 
 import sys
-import threading
 from types import ModuleType
 from typing import Any
 
@@ -29,7 +28,6 @@ __all__ = ["array_namespace", "framework_name"]
 
 _SCALARS = (bool, int, float, complex)
 _by_type: dict[type, ModuleType] = {}
-_lock = threading.Lock()
 
 
 def _tensorflow_namespace(x: Any) -> ModuleType | None:
