@@ -6,9 +6,9 @@ the cell generators (:func:`cells`, :func:`grad_cells`, :func:`native_cells`) pr
 the pytest params of backend × dtype × option × reduction (see "The product" below).
 Each cell compares
 
-* xbackend against :func:`xbackend._oracles.closed_form` evaluated on the *rounded*
+* xbackend against :func:`xbackend.testing._oracles.closed_form` evaluated on the *rounded*
   inputs (the low-precision arrays themselves), values and gradients (central
-  differences, :func:`xbackend._oracles.closed_form_grad`), and
+  differences, :func:`xbackend.testing._oracles.closed_form_grad`), and
 * xbackend against every registered native that can express the cell
   (:func:`native_cells`), on the native framework's own arrays, values and autodiff
   gradients,
@@ -27,7 +27,7 @@ sum over C=5 classes, log, weight, reduce). So ``atol = tolerance(c, K)·S`` and
 ``tolerance(d, K)`` for both. Gradients use the largest reference entry as ``S``; a
 16-bit gradient may be rounded up to three times (see :func:`xbackend_tolerance`).
 Finite differences add their own per-entry error bound (Richardson estimate plus
-rounding, :func:`xbackend._oracles.closed_form_grad`).
+rounding, :func:`xbackend.testing._oracles.closed_form_grad`).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ import numpy as np
 import pytest
 
 import xbackend as xb
-from xbackend import _oracles
+from xbackend.testing import _oracles
 from xbackend.testing import assert_matches_reference, to_numpy, tolerance
 from tests.backends import ALL, BY_NAME, Backend, skip_reason
 
@@ -397,7 +397,7 @@ def native_cells(loss: str, *, grad: bool = False) -> list:
                                 continue
                             out.append(pytest.param(nat, b.name, dt, spec, red, wrt, id=f"{base}-d{wrt}-{b.name}-{dt}"))
     if not out:
-        reason = f"no native reference for {loss} is registered in xbackend._oracles (torch and optax have none)"
+        reason = f"no native reference for {loss} is registered in xbackend.testing._oracles (torch and optax have none)"
         n = 6 if grad else 5
         out.append(pytest.param(*([None] * n), id="no-native", marks=pytest.mark.skip(reason=reason)))
     return out

@@ -23,7 +23,7 @@ import pytest
 
 import xbackend as xb
 from tests.backends import BY_NAME, skip_reason
-from xbackend import _kernels
+from xbackend._lib import _kernels
 from xbackend.testing import tolerance
 
 R, C = 5, 7

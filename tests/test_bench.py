@@ -13,7 +13,7 @@ import json
 import pytest
 
 from tests.backends import require
-from xbackend import _bench
+from xbackend._cli import _bench
 
 
 def _run(tmp_path, *argv: str) -> tuple[dict, str]:

@@ -17,7 +17,7 @@ import pytest
 
 import xbackend as xb
 from tests.backends import require
-from xbackend import _chunked
+from xbackend._lib import _chunked
 from xbackend.testing import tolerance
 
 SHAPES = [((9, 6), -1), ((5, 3, 4), 1)]  # (shape, class axis)

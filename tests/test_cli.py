@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xbackend import _cli, _detect, _explain, _report
+from xbackend import _cli
+from xbackend._cli import _detect, _explain, _report
 
 LOSSES = (
     "sigmoid_xent", "softmax_xent", "sparse_softmax_xent", "sigmoid_focal", "softmax_focal",
@@ -108,7 +109,7 @@ def test_report_json_parses_with_every_check_and_the_verdict(capsys):
 
 
 def test_an_injected_wrong_reference_fails_the_row_and_the_exit_status(capsys, monkeypatch):
-    from xbackend import _oracles
+    from xbackend.testing import _oracles
 
     true_closed_form = _oracles.closed_form
 
@@ -325,19 +326,19 @@ def test_explain_prints_the_seed_example_on_every_installed_cpu_backend(capsys):
 def test_bench_without_the_benchmark_module_exits_2_with_a_message(capsys, monkeypatch):
     import xbackend
 
-    monkeypatch.setitem(sys.modules, "xbackend._bench", None)  # import -> ImportError
+    monkeypatch.setitem(sys.modules, "xbackend._cli._bench", None)  # import -> ImportError
     monkeypatch.delattr(xbackend, "_bench", raising=False)
     rc, out, _ = run_main(capsys, "bench", "--help")
     assert rc == 2
-    assert "xbackend bench: the benchmark module (xbackend._bench) is not available" in out
+    assert "xbackend bench: the benchmark module (xbackend._cli._bench) is not available" in out
 
 
 def test_bench_passes_its_arguments_to_the_benchmark_and_returns_its_status(capsys, monkeypatch):
     seen = {}
-    fake = types.ModuleType("xbackend._bench")
+    fake = types.ModuleType("xbackend._cli._bench")
     fake.add_arguments = lambda p: p.add_argument("--size", type=int, default=1)
     fake.run = lambda args: seen.setdefault("size", args.size) and 3
-    monkeypatch.setitem(sys.modules, "xbackend._bench", fake)
+    monkeypatch.setitem(sys.modules, "xbackend._cli._bench", fake)
     import xbackend
 
     monkeypatch.setattr(xbackend, "_bench", fake, raising=False)

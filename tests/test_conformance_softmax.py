@@ -70,7 +70,7 @@ def test_torch_probability_target_mean_is_xbackend_sum_over_batch_size():
     0.8395 vs 0.5037 on the seed 3×2 example with weight=[1, 3]. xbackend's "mean" is
     the index-target rule for both; torch's probability "mean" is "sum_over_batch_size"."""
     from tests.backends import require
-    from xbackend._seed import SOFTMAX_LABELS, SOFTMAX_LOGITS
+    from xbackend._cli._seed import SOFTMAX_LABELS, SOFTMAX_LOGITS
 
     torch = require("torch")
     F = torch.nn.functional

@@ -3,7 +3,7 @@
 Closed-form values at ±inf and ±1e9 logits, masked classes (``-inf`` or ``where=False``),
 fully masked rows, empty and fully ignored batches, NaN inputs, and tiny losses that a
 cancelling formula flushes to 0. Every expected value here is written from the
-mathematics (or :func:`xbackend._oracles.closed_form`, which is), never from the code
+mathematics (or :func:`xbackend.testing._oracles.closed_form`, which is), never from the code
 under test. Where a framework's native loss is known to be wrong at an edge
 (DESIGN.md "Numerics"), the test says so and shows the native's number next to the
 exact one.
@@ -19,7 +19,7 @@ import pytest
 import xbackend as xb
 from tests.backends import require
 from tests.conformance import Call, autodiff_grad
-from xbackend import _oracles
+from xbackend.testing import _oracles
 from xbackend.testing import assert_matches_reference, to_numpy, tolerance
 
 INF = np.inf

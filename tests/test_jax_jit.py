@@ -19,7 +19,7 @@ import pytest
 import xbackend as xb
 from tests import conformance as cf
 from tests.backends import BY_NAME, require
-from xbackend import _oracles
+from xbackend.testing import _oracles
 from xbackend.testing import assert_matches_reference, tolerance
 
 jax = require("jax")

@@ -37,7 +37,7 @@ SCRIPT = textwrap.dedent(
     import jax, jax.numpy as jnp
     from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
     import xbackend as xb
-    from xbackend import _oracles
+    from xbackend.testing import _oracles
 
     assert len(jax.devices()) == 8, jax.devices()
     N, C = 16, 4096

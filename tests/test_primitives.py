@@ -1,7 +1,7 @@
 """The primitives (sigmoid, log_sigmoid, softplus, logsumexp, log_softmax, softmax).
 
 Each is compared, backend × dtype × option, with the float64 closed form of its rounded
-input (:func:`xbackend._oracles.closed_form`), with the framework's own function
+input (:func:`xbackend.testing._oracles.closed_form`), with the framework's own function
 (``torch.sigmoid``, ``F.logsigmoid``, ``F.softplus``, ``torch.logsumexp``,
 ``torch.log_softmax``, ``torch.softmax``; ``jax.nn.*`` with ``where``), and in gradient
 with finite differences and with native autodiff. Then the edges: ±1e9, ±inf, fully
@@ -19,7 +19,7 @@ import pytest
 import xbackend as xb
 from tests import conformance as cf
 from tests.backends import ALL, BY_NAME, require
-from xbackend import _oracles
+from xbackend.testing import _oracles
 from xbackend.testing import assert_matches_reference, to_numpy, tolerance
 
 SETS = {

@@ -9,10 +9,10 @@ Properties (each a mathematical identity of the losses, not a value copied from 
 * integer labels equal their one-hot soft labels under every reduction and every
   combination of ``class_weights``, ``weights``, ``label_smoothing`` and ``where``;
 * every loss is >= 0 (exactly, in every dtype) for labels in [0, 1];
-* every loss agrees with the float64 closed form of :mod:`xbackend._oracles` (written
+* every loss agrees with the float64 closed form of :mod:`xbackend.testing._oracles` (written
   from the mathematics) within tolerances derived from the dtype;
 * autodiff gradients (torch autograd, ``jax.grad``) equal central finite differences of
-  the float64 closed form (:func:`xbackend._oracles.closed_form_grad`);
+  the float64 closed form (:func:`xbackend.testing._oracles.closed_form_grad`);
 * the row-blocked path (``chunk_size=k``) and the unblocked path (``chunk_size=None``)
   agree, in value and gradient.
 
@@ -35,7 +35,7 @@ from hypothesis import strategies as st
 
 import xbackend as xb
 from tests.backends import BY_NAME, Backend, skip_reason
-from xbackend import _oracles
+from xbackend.testing import _oracles
 from xbackend.testing import tolerance
 
 BACKENDS = ("numpy", "torch", "jax")

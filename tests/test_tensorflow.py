@@ -3,7 +3,7 @@
 Axes: TF/Keras native × execution mode (eager, ``tf.function``, ``tf.function(jit_compile=True)``)
 × dtype (float64, float32, float16, bfloat16; under XLA float32 and bfloat16), values and
 gradients. Every cell of one (mode, dtype) is computed in one trace, shared by the tests. The natives are the
-ones registered in :mod:`xbackend._oracles` (their docstrings and the table there say how
+ones registered in :mod:`xbackend.testing._oracles` (their docstrings and the table there say how
 each maps onto an xbackend call; Keras' mapping is repeated in :data:`CELLS`). A native is
 the reference where it is right; where TensorFlow is known to be wrong the tests below
 say so and compare with the float64 closed form instead.
@@ -38,7 +38,7 @@ if _reason is not None:
 import tensorflow as tf
 
 import xbackend as xb
-from xbackend import _oracles
+from xbackend.testing import _oracles
 from xbackend.testing import assert_matches_reference, to_numpy, tolerance
 
 N, C = 4, 5

@@ -5,7 +5,7 @@ unknown at trace time (batch dimension ``None``); nested tapes (second derivativ
 ``tf.gradients``, ``tape.jacobian`` and forward mode; integer labels get no gradient,
 float labels do. References are TensorFlow's own autodiff of plain float64 formulas
 (``tf.reduce_logsumexp``, ``tf.nn.*``) and the float64 closed form of
-:mod:`xbackend._oracles`.
+:mod:`xbackend.testing._oracles`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ if _reason is not None:
 import tensorflow as tf
 
 import xbackend as xb
-from xbackend import _oracles
+from xbackend.testing import _oracles
 from xbackend.testing import assert_matches_reference, to_numpy, tolerance
 
 N, C = 4, 5

@@ -1,4 +1,4 @@
-"""The TensorFlow Array API namespace (``xbackend._backends._tensorflow``), function by function.
+"""The TensorFlow Array API namespace (``xbackend._backends._tf_namespace``), function by function.
 
 Each test states the standard's semantics the adapter must give on ``tf.Tensor`` and
 ``tf.Variable`` inputs, in eager mode and where TensorFlow behaves differently (XLA,
@@ -20,7 +20,7 @@ import ml_dtypes
 import tensorflow as tf
 
 import xbackend as xb
-from xbackend._backends import _tensorflow as tfx
+from xbackend._backends import _tf_namespace as tfx
 
 FLOATS = [tf.float16, tf.bfloat16, tf.float32, tf.float64]
 NAN = float("nan")

@@ -1,7 +1,7 @@
 """Contract: every ``xp.<name>`` the library uses exists in the TensorFlow namespace.
 
 The library is written once against the Array API; TensorFlow is the one framework whose
-namespace xbackend writes itself (``xbackend._backends._tensorflow``). This test scans
+namespace xbackend writes itself (``xbackend._backends._tf_namespace``). This test scans
 every module under ``src/xbackend`` (AST, so strings and comments do not count) for
 attribute accesses on a name ``xp``, for ``hasattr(xp, "...")``/``getattr(xp, "...")``
 probes and for helpers called as ``helper(xp, "name", ...)`` (which look ``name`` up on
@@ -23,7 +23,7 @@ _reason = skip_reason(BY_NAME["tensorflow"])
 if _reason is not None:
     pytest.skip(_reason, allow_module_level=True)
 
-from xbackend._backends import _tensorflow as tfx
+from xbackend._backends import _tf_namespace as tfx
 
 SRC = pathlib.Path(__file__).resolve().parents[1] / "src" / "xbackend"
 
@@ -74,7 +74,7 @@ def test_the_scan_finds_the_core_array_api_calls():
 def test_every_xp_name_the_library_uses_exists_in_the_tensorflow_namespace():
     missing = {name: sorted(files) for name, files in xp_names_used().items() if not hasattr(tfx, name)}
     assert not missing, (
-        "xbackend._backends._tensorflow lacks names the library uses (add them, mapped onto core TF "
+        "xbackend._backends._tf_namespace lacks names the library uses (add them, mapped onto core TF "
         f"ops): {missing}"
     )
 

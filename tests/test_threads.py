@@ -1,5 +1,5 @@
 """Concurrency: many threads calling the losses at once get exactly the single-threaded
-results, and the namespace cache (``xbackend._namespace._by_type``) is safe under
+results, and the namespace cache (``xbackend._backends._by_type``) is safe under
 first-use races.
 
 16 threads × 50 calls each start together (a barrier) on shared inputs; every result
@@ -19,7 +19,7 @@ import pytest
 
 import xbackend as xb
 from tests.backends import BY_NAME, Backend, skip_reason
-from xbackend import _namespace
+from xbackend import _backends as _namespace
 
 THREADS, CALLS = 16, 50
 

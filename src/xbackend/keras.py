@@ -75,7 +75,7 @@ def _array(xp: Any, like: Any, value: Any) -> Any:
     """A Python number or list as an array of ``like``'s dtype and device (None stays None)."""
     if value is None or isinstance(value, (int, float)):
         return value
-    from xbackend._kernels import device_of
+    from xbackend._lib._kernels import device_of
 
     return xp.asarray(value, dtype=like.dtype, device=device_of(xp, like))
 
@@ -104,7 +104,7 @@ def _build() -> dict[str, type]:
     import keras
 
     import xbackend as xb
-    from xbackend._namespace import array_namespace
+    from xbackend._backends import array_namespace
 
     register = keras.saving.register_keras_serializable(package="xbackend")
 

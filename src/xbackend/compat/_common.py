@@ -9,8 +9,8 @@ import sys
 from types import ModuleType
 from typing import Any
 
-from xbackend import _checks
-from xbackend._kernels import arange_along, device_of
+from xbackend._lib import _checks
+from xbackend._lib._kernels import arange_along, device_of
 
 __all__ = [
     "check_same_shape",

@@ -32,15 +32,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from xbackend import _checks
-from xbackend._labels import label_state
-from xbackend._namespace import array_namespace
-from xbackend._sigmoid import binary_cross_entropy as _binary_cross_entropy
-from xbackend._sigmoid import sigmoid_cross_entropy as _sigmoid_cross_entropy
-from xbackend._sigmoid import sigmoid_focal_loss as _sigmoid_focal_loss
-from xbackend._softmax import categorical_cross_entropy as _categorical_cross_entropy
-from xbackend._softmax import softmax_cross_entropy as _softmax_cross_entropy
-from xbackend._softmax import sparse_softmax_cross_entropy as _sparse_softmax_cross_entropy
+from xbackend._lib import _checks
+from xbackend._lib._labels import label_state
+from xbackend._backends import array_namespace
+from xbackend._lib._sigmoid import binary_cross_entropy as _binary_cross_entropy
+from xbackend._lib._sigmoid import sigmoid_cross_entropy as _sigmoid_cross_entropy
+from xbackend._lib._sigmoid import sigmoid_focal_loss as _sigmoid_focal_loss
+from xbackend._lib._softmax import categorical_cross_entropy as _categorical_cross_entropy
+from xbackend._lib._softmax import softmax_cross_entropy as _softmax_cross_entropy
+from xbackend._lib._softmax import sparse_softmax_cross_entropy as _sparse_softmax_cross_entropy
 from xbackend.compat._common import check_same_shape, keras_epsilon, onehot
 
 __all__ = [

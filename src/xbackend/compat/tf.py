@@ -28,10 +28,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from xbackend import _checks
-from xbackend._sigmoid import sigmoid_cross_entropy as _sigmoid_cross_entropy
-from xbackend._softmax import softmax_cross_entropy as _softmax_cross_entropy
-from xbackend._softmax import sparse_softmax_cross_entropy as _sparse_softmax_cross_entropy
+from xbackend._lib import _checks
+from xbackend._lib._sigmoid import sigmoid_cross_entropy as _sigmoid_cross_entropy
+from xbackend._lib._softmax import softmax_cross_entropy as _softmax_cross_entropy
+from xbackend._lib._softmax import sparse_softmax_cross_entropy as _sparse_softmax_cross_entropy
 from xbackend.compat._common import check_same_shape
 
 __all__ = [

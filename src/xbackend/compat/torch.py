@@ -32,12 +32,12 @@ import math
 import warnings
 from typing import Any
 
-from xbackend import _checks
-from xbackend._inputs import float_labels, prepare, quiet_numpy
-from xbackend._reduce import prepare_weights, reduce_loss
-from xbackend._sigmoid import sigmoid_cross_entropy as _sigmoid_cross_entropy
-from xbackend._softmax import softmax_cross_entropy as _softmax_cross_entropy
-from xbackend._softmax import sparse_softmax_cross_entropy as _sparse_softmax_cross_entropy
+from xbackend._lib import _checks
+from xbackend._lib._inputs import float_labels, prepare, quiet_numpy
+from xbackend._lib._reduce import prepare_weights, reduce_loss
+from xbackend._lib._sigmoid import sigmoid_cross_entropy as _sigmoid_cross_entropy
+from xbackend._lib._softmax import softmax_cross_entropy as _softmax_cross_entropy
+from xbackend._lib._softmax import sparse_softmax_cross_entropy as _sparse_softmax_cross_entropy
 from xbackend.compat._common import check_same_shape, check_torch_reduction
 
 __all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy"]
@@ -302,6 +302,6 @@ def cross_entropy(
 
 
 def _namespace(*arrays: Any) -> Any:
-    from xbackend._namespace import array_namespace
+    from xbackend._backends import array_namespace
 
     return array_namespace(*arrays)

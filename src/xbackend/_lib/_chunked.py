@@ -2,7 +2,7 @@
 
 The class axis is moved last and the logits are viewed as ``(R, C)`` rows (a free view
 for contiguous logits with ``axis=-1``). :class:`ChunkedSoftmax` is a kernel (the
-protocol of :mod:`xbackend._kernels`) that runs the soft- or integer-label softmax
+protocol of :mod:`xbackend._lib._kernels`) that runs the soft- or integer-label softmax
 kernel on blocks of ``rows`` rows:
 
 * forward: per block, cast to the compute dtype, apply ``where``, smooth and weigh soft
@@ -12,7 +12,7 @@ kernel on blocks of ``rows`` rows:
   analytic gradient (``softmax·Σq − q``) is written into its rows (NumPy, CuPy, torch,
   array-api-strict; JAX, TensorFlow and Dask concatenate the blocks).
 
-It is registered with each autodiff system by :func:`xbackend._autodiff.apply_kernel`
+It is registered with each autodiff system by :func:`xbackend._backends._autodiff.apply_kernel`
 like any kernel, so the saved state is the logits (the caller's array, not a copy), the
 labels and O(R) residuals. Peak memory of forward + backward beyond the logits is the
 gradient plus one block of compute-dtype temporaries -- no float32 copy of bfloat16
@@ -40,10 +40,10 @@ import sys
 from types import ModuleType
 from typing import Any, NamedTuple
 
-from xbackend import _inplace as ip
-from xbackend import _kernels
-from xbackend._dtypes import cast
-from xbackend._namespace import framework_name
+from xbackend._lib import _inplace as ip
+from xbackend._lib import _kernels
+from xbackend._lib._dtypes import cast
+from xbackend._backends import framework_name
 
 __all__ = ["AUTO_BLOCK_BYTES", "AUTO_BLOCK_MIN", "AUTO_MIN_BYTES", "ChunkedSoftmax", "plan", "rows_per_block", "softmax_xent", "mean_weight"]
 
@@ -257,7 +257,7 @@ def softmax_xent(
     (``SPARSE_SOFTMAX_XENT``, in-range ``labels``, row factor ``keep``) softmax
     cross-entropy, in blocks of ``rows`` rows. ``static`` is the kernel's static with any
     axis (replaced by 1)."""
-    from xbackend._autodiff import apply_kernel
+    from xbackend._backends._autodiff import apply_kernel
 
     shape = tuple(logits.shape)
     nd = len(shape)

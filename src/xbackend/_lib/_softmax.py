@@ -5,12 +5,12 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from xbackend import _checks, _chunked, _kernels
-from xbackend._autodiff import apply_kernel
-from xbackend._dtypes import cast
-from xbackend._inputs import quiet_numpy, apply_where, check_mask, class_vector, float_labels, prepare, row_shape
-from xbackend._labels import label_state
-from xbackend._reduce import prepare_weights, reduce_loss
+from xbackend._lib import _checks, _chunked, _kernels
+from xbackend._backends._autodiff import apply_kernel
+from xbackend._lib._dtypes import cast
+from xbackend._lib._inputs import quiet_numpy, apply_where, check_mask, class_vector, float_labels, prepare, row_shape
+from xbackend._lib._labels import label_state
+from xbackend._lib._reduce import prepare_weights, reduce_loss
 
 __all__ = [
     "softmax_cross_entropy",
@@ -109,13 +109,13 @@ def softmax_cross_entropy(
         Class mask broadcastable to ``logits``; False (like a ``-inf`` logit) masks a class.
         A row with every class masked has loss 0, gradient 0, and is not counted by ``"mean"``.
     reduction : {"none", "sum", "mean", "sum_over_batch_size"}
-        See :mod:`xbackend._reduce`.
+        See :mod:`xbackend._lib._reduce`.
     dtype : dtype, optional
         Result dtype (default: the logits' dtype). float16/bfloat16 are computed in float32.
     chunk_size : int, "auto" or None
         Rows (elements of the unreduced loss) per block for large vocabularies: forward
         and backward then hold the gradient plus one block of temporaries beyond the
-        logits, with the same values (see :mod:`xbackend._chunked`). ``"auto"`` (default)
+        logits, with the same values (see :mod:`xbackend._lib._chunked`). ``"auto"`` (default)
         chunks in eager torch/NumPy/CuPy when the logits are float16/bfloat16 (no float32
         copy is made) or larger than 256 MiB in the compute dtype; never under a compiler.
         None never chunks.
@@ -159,7 +159,7 @@ def softmax_cross_entropy(
     cw = class_vector(xp, class_weights, n_classes, "class_weights", ct)
     w = prepare_weights(xp, weights, row_shape(shape, ax), ct)
     rows = _chunked.rows_per_block(xp, inp.x, ax, ct, chunk_size)
-    if rows is not None:  # row blocks: see xbackend._chunked
+    if rows is not None:  # row blocks: see xbackend._lib._chunked
         if where is not None:
             check_mask(xp, where, shape, "logits")
         y = float_labels(xp, labels, shape, labels.dtype, allow_int=False)  # checked, not cast
@@ -260,7 +260,7 @@ def sparse_softmax_cross_entropy(
         A label on a masked class gives ``+inf`` with a finite gradient; a fully masked
         row gives 0 and is not counted by ``"mean"``.
     reduction : {"none", "sum", "mean", "sum_over_batch_size"}
-        See :mod:`xbackend._reduce`.
+        See :mod:`xbackend._lib._reduce`.
     invalid : {"nan", "raise"}
         Labels outside ``[0, C)`` that are not ``ignore_index``: ``"nan"`` (default,
         jit-safe, no host sync) makes that row's loss and gradient NaN; ``"raise"``
@@ -272,7 +272,7 @@ def sparse_softmax_cross_entropy(
     chunk_size : int, "auto" or None
         Rows (elements of the unreduced loss) per block for large vocabularies: forward
         and backward then hold the gradient plus one block of temporaries beyond the
-        logits, with the same values (see :mod:`xbackend._chunked`). ``"auto"`` (default)
+        logits, with the same values (see :mod:`xbackend._lib._chunked`). ``"auto"`` (default)
         chunks in eager torch/NumPy/CuPy when the logits are float16/bfloat16 (no float32
         copy is made) or larger than 256 MiB in the compute dtype; never under a compiler.
         None never chunks.
@@ -319,7 +319,7 @@ def sparse_softmax_cross_entropy(
     y, keep, counted = label_state(xp, labels, n_classes, ignore_index, invalid, ct)
     st = _kernels.SparseStatic(ax, eps, zl)
     rows = _chunked.rows_per_block(xp, inp.x, ax, ct, chunk_size)
-    if rows is not None:  # row blocks: see xbackend._chunked
+    if rows is not None:  # row blocks: see xbackend._lib._chunked
         if where is not None:
             check_mask(xp, where, shape, "logits")
         x = inp.x
@@ -396,7 +396,7 @@ def softmax_focal_loss(
     weights : array, optional
         Per-example weights broadcastable to the unreduced loss.
     reduction : {"none", "sum", "mean", "sum_over_batch_size"}
-        See :mod:`xbackend._reduce`.
+        See :mod:`xbackend._lib._reduce`.
     invalid : {"nan", "raise"}
         Out-of-range labels, as in :func:`sparse_softmax_cross_entropy`.
     dtype : dtype, optional
@@ -486,7 +486,7 @@ def categorical_cross_entropy(
     weights : array, optional
         Per-example weights broadcastable to the unreduced loss.
     reduction : {"none", "sum", "mean", "sum_over_batch_size"}
-        See :mod:`xbackend._reduce`.
+        See :mod:`xbackend._lib._reduce`.
     dtype : dtype, optional
         Result dtype (default: the probabilities' dtype).
     xp : namespace, optional

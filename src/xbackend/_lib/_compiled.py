@@ -50,7 +50,7 @@ import threading
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from xbackend._namespace import array_namespace, framework_name
+from xbackend._backends import array_namespace, framework_name
 
 __all__ = ["compiled", "Compiled"]
 

@@ -1,7 +1,7 @@
 """Loss kernels: each forward next to its analytic derivative, in Array API code.
 
 A kernel computes the *unweighted, unreduced* loss of one family and knows its own
-derivative, so that :mod:`xbackend._autodiff` can register it with each autodiff
+derivative, so that :mod:`xbackend._backends._autodiff` can register it with each autodiff
 system. Weights and reductions are applied outside (they are cheap, O(rows)).
 
 Kernel protocol (all methods are pure functions of their arguments)::
@@ -21,7 +21,7 @@ residuals: the log-sum-exp, the row factor and the label mass.
 
 Memory passes (eager mode): every Array API call is one pass and, unless it reduces,
 one full-size allocation. The hot kernels therefore create few full-size temporaries
-and update them in place (:mod:`xbackend._inplace`: augmented assignment, and on
+and update them in place (:mod:`xbackend._lib._inplace`: augmented assignment, and on
 torch/NumPy/CuPy ``exp_``, ``nan_to_num_``, ``scatter_add_`` and friends) whenever
 autograd records nothing and no compiler traces; everything else -- JAX, TensorFlow,
 Dask, array-api-strict, ``torch.compile``, double backward -- runs the plain functional
@@ -36,9 +36,9 @@ from typing import Any, NamedTuple
 
 import array_api_compat
 
-from xbackend import _inplace as ip
-from xbackend._autodiff import stop_gradient
-from xbackend._namespace import framework_name
+from xbackend._lib import _inplace as ip
+from xbackend._backends._autodiff import stop_gradient
+from xbackend._backends import framework_name
 
 # --------------------------------------------------------------------------- helpers
 

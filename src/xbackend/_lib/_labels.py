@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from xbackend._namespace import framework_name
+from xbackend._backends import framework_name
 
 
 def _bad_label_message(

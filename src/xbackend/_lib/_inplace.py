@@ -28,7 +28,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from xbackend._namespace import framework_name
+from xbackend._backends import framework_name
 
 __all__ = [
     "fresh_fast",

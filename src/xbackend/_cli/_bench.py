@@ -38,8 +38,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from xbackend._detect import quiet
-from xbackend._report import Progress
+from xbackend._cli._detect import quiet
+from xbackend._cli._report import Progress
 
 __all__ = ["add_arguments", "run"]
 

@@ -8,10 +8,10 @@ from typing import Any, Callable, NamedTuple, TypeVar
 
 import numpy as np
 
-from xbackend import _checks
-from xbackend._compiled import _is_array, compiled
-from xbackend._dtypes import cast, compute_dtype, out_dtype
-from xbackend._namespace import array_namespace
+from xbackend._lib import _checks
+from xbackend._lib._compiled import _is_array, compiled
+from xbackend._lib._dtypes import cast, compute_dtype, out_dtype
+from xbackend._backends import array_namespace
 
 
 F = TypeVar("F", bound=Callable[..., Any])

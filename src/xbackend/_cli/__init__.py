@@ -12,7 +12,7 @@ Subcommands:
     then a sweep of logits comparing ``-z·log σ(x)``, ``sigmoid → clip → log`` and the
     stable logits form (``--plot FILE.png`` draws it).
 ``xbackend bench``
-    The benchmark (``xbackend._bench``).
+    The benchmark (``xbackend._cli._bench``).
 
 No framework is imported before a subcommand needs it; framework log spam is kept off
 the terminal (``--verbose`` on ``report`` shows it).
@@ -53,7 +53,7 @@ def _add_backend_option(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``xbackend`` (``bench``'s own options live in ``xbackend._bench``)."""
+    """The argument parser of ``xbackend`` (``bench``'s own options live in ``xbackend._cli._bench``)."""
     from xbackend import __version__
 
     parser = argparse.ArgumentParser(
@@ -101,10 +101,10 @@ def _run_bench(argv: list[str], out: Callable[[str], None]) -> int:
     import importlib
 
     try:
-        _bench = importlib.import_module("xbackend._bench")  # lazily: bench is optional
+        _bench = importlib.import_module("xbackend._cli._bench")  # lazily: bench is optional
     except ImportError as exc:
-        if isinstance(exc, ModuleNotFoundError) and exc.name == "xbackend._bench":
-            out("xbackend bench: the benchmark module (xbackend._bench) is not available in this install.")
+        if isinstance(exc, ModuleNotFoundError) and exc.name == "xbackend._cli._bench":
+            out("xbackend bench: the benchmark module (xbackend._cli._bench) is not available in this install.")
         else:  # it exists but one of its imports failed
             out(f"xbackend bench: the benchmark could not be imported: {type(exc).__name__}: {exc}")
         return 2
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         if not argv or (argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help", "--version")):
             argv = ["report", *argv]
         args = build_parser().parse_args(argv)
-        from xbackend import _detect
+        from xbackend._cli import _detect
 
         try:
             args.backends = _detect.parse_backends(args.backends)
@@ -133,10 +133,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"xbackend {args.command}: error: {exc}", file=sys.stderr)
             return 2
         if args.command == "explain":
-            from xbackend import _explain
+            from xbackend._cli import _explain
 
             return _explain.run(args, out)
-        from xbackend import _report
+        from xbackend._cli import _report
 
         return _report.run(args, out)
     except SystemExit as exc:  # argparse: --help, --version, usage errors

@@ -5,12 +5,12 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from xbackend import _checks, _kernels
-from xbackend._autodiff import apply_kernel
-from xbackend._dtypes import cast
-from xbackend._inputs import quiet_numpy, check_mask, float_labels, prepare
-from xbackend._reduce import prepare_weights, reduce_loss
-from xbackend._softmax import clip_eps
+from xbackend._lib import _checks, _kernels
+from xbackend._backends._autodiff import apply_kernel
+from xbackend._lib._dtypes import cast
+from xbackend._lib._inputs import quiet_numpy, check_mask, float_labels, prepare
+from xbackend._lib._reduce import prepare_weights, reduce_loss
+from xbackend._lib._softmax import clip_eps
 
 __all__ = ["sigmoid_cross_entropy", "sigmoid_focal_loss", "binary_cross_entropy"]
 

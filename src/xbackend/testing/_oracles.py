@@ -165,7 +165,7 @@ def _log_softmax_last(x: Any) -> tuple[Any, Any]:
 
 
 def _reduce(loss: Any, weights: Any, reduction: str, mean_weight: Any = None) -> np.ndarray:
-    """The reduction vocabulary of :mod:`xbackend._reduce`, written out."""
+    """The reduction vocabulary of :mod:`xbackend._lib._reduce`, written out."""
     w = np.ones_like(loss) if weights is None else np.broadcast_to(weights, loss.shape)
     with np.errstate(invalid="ignore"):
         wl = loss * w

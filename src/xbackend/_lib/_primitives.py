@@ -15,11 +15,11 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from xbackend import _checks
-from xbackend._dtypes import cast, compute_dtype
-from xbackend._kernels import log_sum_exp_shifted, shift
-from xbackend._inputs import quiet_numpy
-from xbackend._namespace import array_namespace
+from xbackend._lib import _checks
+from xbackend._lib._dtypes import cast, compute_dtype
+from xbackend._lib._kernels import log_sum_exp_shifted, shift
+from xbackend._lib._inputs import quiet_numpy
+from xbackend._backends import array_namespace
 
 __all__ = ["sigmoid", "log_sigmoid", "softplus", "logsumexp", "log_softmax", "softmax"]
 

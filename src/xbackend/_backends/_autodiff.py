@@ -1,6 +1,6 @@
 """Registering xbackend's analytic gradients with each autodiff system.
 
-A *kernel* (see :mod:`xbackend._kernels`) is a forward function plus its analytic
+A *kernel* (see :mod:`xbackend._lib._kernels`) is a forward function plus its analytic
 derivative, written once in Array API code. :func:`apply_kernel` runs a kernel and,
 for frameworks with automatic differentiation, registers the analytic derivative:
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from xbackend._namespace import framework_name
+from xbackend._backends import framework_name
 
 __all__ = ["apply_kernel", "stop_gradient"]
 
@@ -46,15 +46,15 @@ def apply_kernel(xp: ModuleType, kernel: Any, x: Any, y: Any, arrays: tuple, sta
     """Run ``kernel`` on ``(x, y)`` with its analytic gradient registered."""
     fw = framework_name(xp)
     if fw == "torch":
-        from xbackend._autodiff import _torch
+        from xbackend._backends import _torch
 
         return _torch.apply(xp, kernel, x, y, arrays, static)
     if fw == "jax":
-        from xbackend._autodiff import _jax
+        from xbackend._backends import _jax
 
         return _jax.apply(xp, kernel, x, y, arrays, static)
     if fw == "tensorflow":
-        from xbackend._autodiff import _tensorflow
+        from xbackend._backends import _tensorflow
 
         return _tensorflow.apply(xp, kernel, x, y, arrays, static)
     return kernel.forward(xp, x, y, arrays, static)[0]

@@ -1,7 +1,7 @@
 """``xbackend report``: every installed backend and device against every native loss.
 
-Detects the targets (:mod:`xbackend._detect`), runs the conformance suite
-(:mod:`xbackend._suite`) on each with a progress bar, and prints one row per
+Detects the targets (:mod:`xbackend._cli._detect`), runs the conformance suite
+(:mod:`xbackend._cli._suite`) on each with a progress bar, and prints one row per
 backend × device × loss (or JSON); the exit status is 0 only if every check passes and
 no installed framework is broken.
 """
@@ -13,7 +13,7 @@ import sys
 import textwrap
 from typing import Any, Callable
 
-from xbackend._detect import (
+from xbackend._cli._detect import (
     CAPTURED,
     FRAMEWORKS,
     Target,
@@ -24,7 +24,7 @@ from xbackend._detect import (
     quiet,
     render_table,
 )
-from xbackend._suite import FACTOR, SHORT, Row, Runner, cases, scheduler
+from xbackend._cli._suite import FACTOR, SHORT, Row, Runner, cases, scheduler
 
 __all__ = ["run", "Progress", "render_rows"]
 
@@ -155,7 +155,7 @@ def run(args: Any, out: Callable[[str], None]) -> int:
             out(f"xbackend report: requested backend(s) not installed: {', '.join(missing)} "
                 f"(pip install \"xbackend[{','.join(FRAMEWORKS[m][2] or m for m in missing)}]\")")
             return 2
-    from xbackend import _oracles
+    from xbackend.testing import _oracles
 
     losses = list(_oracles.LOSSES)
     per_target = len(losses)

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from xbackend._namespace import array_namespace, framework_name
+from xbackend._backends import array_namespace, framework_name
 
 __all__ = ["xp_assert_close", "assert_matches_reference", "tolerance", "to_numpy", "EPS"]
 

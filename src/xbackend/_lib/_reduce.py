@@ -22,8 +22,8 @@ import math
 from types import ModuleType
 from typing import Any
 
-from xbackend import _checks
-from xbackend._dtypes import cast
+from xbackend._lib import _checks
+from xbackend._lib._dtypes import cast
 
 
 def prepare_weights(xp: ModuleType, weights: Any, loss_shape: tuple, dtype: Any) -> Any:

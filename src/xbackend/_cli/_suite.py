@@ -2,7 +2,7 @@
 
 Every loss runs on one target (framework × device) in a few dtypes, on a plain case, an
 options case and an edge case; each result is compared with the float64 closed form of
-:mod:`xbackend._oracles`, with the framework's native losses registered there, and (with
+:mod:`xbackend.testing._oracles`, with the framework's native losses registered there, and (with
 autodiff) gradients with the natives' gradients and finite differences of the closed form.
 Inputs are generated in float64 with a fixed seed and rounded to each dtype; the closed
 form is evaluated at the *rounded* inputs, so it is the exact answer to the question the
@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from xbackend._detect import Target, _short_error, converter
+from xbackend._cli._detect import Target, _short_error, converter
 
 __all__ = ["Case", "Check", "Row", "cases", "Runner", "scheduler", "FACTOR", "DTYPES", "SHORT"]
 
@@ -389,7 +389,7 @@ class Runner:
 
     def run_loss(self, target: Target, loss: str, suite: list[Case]) -> Row:
         import xbackend
-        from xbackend import _oracles
+        from xbackend.testing import _oracles
         from xbackend.testing import to_numpy
 
         fw = target.framework
@@ -491,7 +491,7 @@ ELEMENTWISE = ("sigmoid_cross_entropy", "sigmoid_focal_loss", "binary_cross_entr
 
 
 def _fd_whole(loss: str, xr: np.ndarray, yr: np.ndarray, cot: Any, options: dict, extra: dict) -> tuple:
-    from xbackend import _oracles
+    from xbackend.testing import _oracles
 
     with np.errstate(all="ignore"):
         fd = _oracles.closed_form_grad(loss, xr, yr, wrt="logits", cotangent=cot, **options, **extra)
@@ -504,7 +504,7 @@ def _fd_whole(loss: str, xr: np.ndarray, yr: np.ndarray, cot: Any, options: dict
 
 def _fd_units(loss: str, xr: np.ndarray, yr: np.ndarray, cot: Any, options: dict, extra: dict) -> tuple:
     """:func:`_fd_whole` per element (elementwise losses) or per row (reduction "none" only)."""
-    from xbackend import _oracles
+    from xbackend.testing import _oracles
 
     fd = np.full(xr.shape, np.nan)
     err = np.zeros(xr.shape)

@@ -2,7 +2,7 @@ r"""``xbackend explain``: why the hand-written sigmoid cross-entropy goes wrong.
 
 Two parts, both computed on this machine:
 
-1. **The seed example** (:mod:`xbackend._seed`): the classic question's 2×5 multi-label
+1. **The seed example** (:mod:`xbackend._cli._seed`): the classic question's 2×5 multi-label
    (sigmoid) case and 3×2 single-label (softmax) case, evaluated on every installed
    backend. For the sigmoid case ``-Σ p·log σ(z)`` is *not* the binary cross-entropy: it
    drops the ``-(1-p)·log(1-σ(z))`` term, so it differs from
@@ -92,7 +92,8 @@ def _full(x: np.ndarray, z: float, eps: float | None = None) -> tuple[np.ndarray
 
 def _stable(x: np.ndarray, z: float) -> tuple[np.ndarray, np.ndarray]:
     """xbackend's loss and the analytic gradient it registers with every autodiff system."""
-    from xbackend import _kernels, sigmoid_cross_entropy
+    from xbackend._lib import _kernels
+    from xbackend import sigmoid_cross_entropy
 
     zz = np.full_like(x, z)
     value = sigmoid_cross_entropy(x, zz)
@@ -268,7 +269,7 @@ def sweep_table(dtype: str, z: float = 1.0) -> tuple[list[str], list[list[str]]]
 # --------------------------------------------------------------------------- seed
 def seed_tables(backends: list[str] | None, warn: Callable[[str], None]) -> tuple[list, list]:
     """Rows ``[backend, values...]`` of the seed example's sigmoid and softmax cases."""
-    from xbackend import _detect, _seed
+    from xbackend._cli import _detect, _seed
 
     sig_rows, soft_rows = [], []
     for target in _detect.detect(backends, device="cpu"):
@@ -291,7 +292,7 @@ def seed_tables(backends: list[str] | None, warn: Callable[[str], None]) -> tupl
 
 def run(args: Any, out: Callable[[str], None]) -> int:
     """Print the explanation; ``args.plot`` (a path or None) also draws the figure."""
-    from xbackend._detect import render_table
+    from xbackend._cli._detect import render_table
 
     if args.plot:  # fail early, before the slow part, when matplotlib is missing
         try:
