@@ -1,4 +1,12 @@
-"""The single choke point: which Array API namespace do these arrays belong to?
+"""The dispatch point: which framework do these arrays belong to, and what does xbackend
+need to know about it?
+
+:func:`array_namespace` finds the Array API namespace of a call's arrays and
+:func:`backend` the framework's :class:`~xbackend._backends._base.Backend` -- autodiff
+hook, stop-gradient, in-place policy, tracing, host transfer, device, compiler. This
+package is the only place in xbackend that knows framework names: one module per
+framework (``_numpy`` for NumPy and CuPy, ``_torch``, ``_jax``, ``_tensorflow`` with its
+namespace ``_tf_namespace``, ``_dask``), each imported only when its framework is.
 
 Every public function calls :func:`array_namespace` on its array arguments. The
 namespace is looked up once per Python *type* and cached, so the cost per call
@@ -24,7 +32,7 @@ from typing import Any
 
 import array_api_compat
 
-__all__ = ["array_namespace", "framework_name"]
+__all__ = ["array_namespace", "backend", "entry", "framework_name"]
 
 _SCALARS = (bool, int, float, complex)
 _by_type: dict[type, ModuleType] = {}
@@ -126,3 +134,53 @@ def framework_name(xp: ModuleType) -> str:
             name = xp.__name__
         _frameworks[key] = name
     return name
+
+
+_backends: dict[int, Any] = {}
+
+
+def backend(xp: Any) -> Any:
+    """The :class:`~xbackend._backends._base.Backend` of namespace ``xp`` (cached; a
+    kernel namespace maps to its own backend)."""
+    be = _backends.get(id(xp))
+    if be is None:
+        from xbackend._backends._base import KernelNamespace
+
+        be = xp.backend if isinstance(xp, KernelNamespace) else _make_backend(xp)
+        _backends.setdefault(id(xp), be)
+    return be
+
+
+def _make_backend(xp: ModuleType) -> Any:
+    name = framework_name(xp)
+    if name == "torch":
+        from xbackend._backends._torch import TorchBackend as cls
+    elif name == "jax":
+        from xbackend._backends._jax import JaxBackend as cls
+    elif name == "tensorflow":
+        from xbackend._backends._tensorflow import TensorFlowBackend as cls
+    elif name == "numpy":
+        from xbackend._backends._numpy import NumPyBackend as cls
+    elif name == "cupy":
+        from xbackend._backends._numpy import CuPyBackend as cls
+    elif name == "array_api_strict":
+        from xbackend._backends._numpy import StrictBackend as cls
+    elif name == "dask":
+        from xbackend._backends._dask import DaskBackend as cls
+    else:
+        from xbackend._backends._base import Backend as cls
+    return cls(xp)
+
+
+def entry(x: Any) -> Any:
+    """The backend of a public function's first argument, or None when it is not an
+    array of a known type (the function's own checks then name the problem)."""
+    ns = _by_type.get(type(x))
+    if ns is None:
+        if x is None or isinstance(x, (*_SCALARS, list, tuple)):
+            return None
+        try:
+            ns = _lookup(x)
+        except TypeError:
+            return None
+    return backend(ns)

@@ -1,4 +1,5 @@
-"""TensorFlow hook: ``tf.custom_gradient`` around a kernel.
+"""TensorFlow: ``tf.custom_gradient`` around each kernel, ``tf.function(jit_compile=True)``,
+functional kernels; the namespace itself is :mod:`xbackend._backends._tf_namespace`.
 
 The kernel's analytic derivative is registered with ``tf.custom_gradient``, which works
 with ``tf.GradientTape`` in eager mode, inside ``tf.function`` and inside
@@ -25,10 +26,15 @@ registered; the graph optimiser drops the one that is not used.
 
 from __future__ import annotations
 
-from types import ModuleType
+from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
+
+from xbackend._backends._base import Backend
+
+__all__ = ["TensorFlowBackend"]
 
 try:  # private, but stable since TF 2.x; without it every eager call is recorded
     from tensorflow.python.ops.gradients_util import PossibleTapeGradientTypes as _gradient_types
@@ -43,7 +49,7 @@ def _watched(tensors: list) -> bool:
     return _gradient_types(tensors) != 0
 
 
-def apply(xp: ModuleType, kernel: Any, x: Any, y: Any, arrays: tuple, static: Any) -> Any:
+def _apply(xp: Any, kernel: Any, x: Any, y: Any, arrays: tuple, static: Any) -> Any:
     x = tf.convert_to_tensor(x)
     y = tf.convert_to_tensor(y)
     if y.dtype.is_integer and y.dtype != tf.int64:
@@ -58,7 +64,7 @@ def apply(xp: ModuleType, kernel: Any, x: Any, y: Any, arrays: tuple, static: An
     return _logits_gradient_only(xp, kernel, static, arrays, y)(x)
 
 
-def _with_label_gradient(xp: ModuleType, kernel: Any, static: Any, arrays: tuple) -> Any:
+def _with_label_gradient(xp: Any, kernel: Any, static: Any, arrays: tuple) -> Any:
     @tf.custom_gradient
     def loss_fn(x, y):
         loss, res = kernel.forward(xp, x, y, arrays, static)
@@ -73,7 +79,7 @@ def _with_label_gradient(xp: ModuleType, kernel: Any, static: Any, arrays: tuple
     return loss_fn
 
 
-def _logits_gradient_only(xp: ModuleType, kernel: Any, static: Any, arrays: tuple, y: Any) -> Any:
+def _logits_gradient_only(xp: Any, kernel: Any, static: Any, arrays: tuple, y: Any) -> Any:
     y = tf.stop_gradient(y)
 
     @tf.custom_gradient
@@ -86,3 +92,28 @@ def _logits_gradient_only(xp: ModuleType, kernel: Any, static: Any, arrays: tupl
         return loss, grad
 
     return loss_fn
+
+
+class TensorFlowBackend(Backend):
+    name = "tensorflow"
+
+    def apply_kernel(self, kernel: Any, x: Any, y: Any, arrays: tuple, static: Any) -> Any:
+        return _apply(self.functional, kernel, x, y, arrays, static)
+
+    def stop_gradient(self, x: Any) -> Any:
+        return tf.stop_gradient(x)
+
+    def is_traced(self, x: Any) -> bool:
+        return not tf.executing_eagerly() or tf.is_symbolic_tensor(x)
+
+    def to_host(self, x: Any) -> np.ndarray:
+        return np.asarray(x.numpy())
+
+    def device(self, x: Any) -> Any:
+        return self.xp.device(x)
+
+    def index(self, labels: Any) -> Any:
+        return labels
+
+    def compile(self, fn: Callable[..., Any], options: dict[str, Any]) -> Callable[..., Any]:
+        return tf.function(fn, jit_compile=options["jit_compile"], reduce_retracing=True)

@@ -9,10 +9,10 @@ kernel on blocks of ``rows`` rows:
   labels, run the kernel; the loss and the per-row residuals (row max, log-sum-exp, row
   factor, label mass) are concatenated -- O(R);
 * backward: the gradient is allocated once in the logits' dtype and each block's
-  analytic gradient (``softmax·Σq − q``) is written into its rows (NumPy, CuPy, torch,
-  array-api-strict; JAX, TensorFlow and Dask concatenate the blocks).
+  analytic gradient (``softmax·Σq − q``) is written into its rows (NumPy, CuPy, torch
+  in eager mode; elsewhere the blocks are concatenated).
 
-It is registered with each autodiff system by :func:`xbackend._backends._autodiff.apply_kernel`
+It is registered with each autodiff system by :meth:`xbackend._backends._base.Backend.apply_kernel`
 like any kernel, so the saved state is the logits (the caller's array, not a copy), the
 labels and O(R) residuals. Peak memory of forward + backward beyond the logits is the
 gradient plus one block of compute-dtype temporaries -- no float32 copy of bfloat16
@@ -40,10 +40,9 @@ import sys
 from types import ModuleType
 from typing import Any, NamedTuple
 
-from xbackend._lib import _inplace as ip
+from xbackend._backends import backend
 from xbackend._lib import _kernels
 from xbackend._lib._dtypes import cast
-from xbackend._backends import framework_name
 
 __all__ = ["AUTO_BLOCK_BYTES", "AUTO_BLOCK_MIN", "AUTO_MIN_BYTES", "ChunkedSoftmax", "plan", "rows_per_block", "softmax_xent", "mean_weight"]
 
@@ -53,16 +52,6 @@ AUTO_MIN_BYTES = 256 * 2**20
 AUTO_BLOCK_BYTES = 128 * 2**20
 #: ... and at least this many (or the whole array).
 AUTO_BLOCK_MIN = 4 * 2**20
-_EAGER_AUTO = ("torch", "numpy", "cupy")
-
-
-def _compiling(fw: str) -> bool:
-    if fw == "torch":
-        import torch
-
-        return bool(torch.compiler.is_compiling())
-    return False
-
 
 def plan(xp: ModuleType, x: Any, axis: int, ct: Any, chunk_size: Any) -> int | None:
     """Rows per block for ``chunk_size`` (None: do not chunk).
@@ -84,8 +73,8 @@ def plan(xp: ModuleType, x: Any, axis: int, ct: Any, chunk_size: Any) -> int | N
     if rows == 0:
         return None
     if chunk_size == "auto":
-        fw = framework_name(xp)
-        if fw not in _EAGER_AUTO or _compiling(fw):
+        be = backend(xp)
+        if not be.auto_chunk or be.compiling():
             return None
         item = xp.finfo(ct).bits // 8
         narrow = x.dtype != ct
@@ -188,9 +177,9 @@ class ChunkedSoftmax(_kernels._RowKernel):
         def block(xb, yb, ab, rb, gb, i0, i1):
             G = st.kernel.grad_y(xp, xb, yb, ab, st.static, rb, gb)  # d/dq
             if st.eps:  # q = ((1 - eps)·y + eps·unmasked/K)·w
-                G = ip.imul(xp, G, 1.0 - st.eps)
+                G = xp.imul(G, 1.0 - st.eps)
             if cw is not None:
-                G = ip.imul(xp, G, xp.reshape(cw, (1, -1)))
+                G = xp.imul(G, xp.reshape(cw, (1, -1)))
             return G
 
         return self._assemble(xp, y, st, block, y, arrays, res, g, like=x)
@@ -201,9 +190,8 @@ class ChunkedSoftmax(_kernels._RowKernel):
         n = x.shape[0]
         spans = self._spans(n, st.rows)
         out = None
-        fw = framework_name(xp)
-        converting = fw in ("torch", "numpy", "cupy")  # setitem converts dtypes (strict: no)
-        if len(spans) > 1 and ip.writable(xp, x) and fw != "dask":
+        converting = backend(xp).setitem_converts  # setitem converts dtypes (strict: no)
+        if len(spans) > 1 and xp.writable:
             out = xp.empty((n, x.shape[1]), dtype=out_like.dtype, device=_kernels.device_of(xp, x))
         blocks = []
         for i0, i1 in spans:
@@ -227,7 +215,7 @@ def _masked(xp, G, where, i0, i1):
     """The gradient through ``where(mask, x, -inf)``: 0 on masked classes."""
     if where is None:
         return G
-    return ip.fill_where_(xp, G, ~where[i0:i1, ...], 0.0)
+    return xp.fill_where_(G, ~where[i0:i1, ...], 0.0)
 
 
 def _concat(xp, parts):
@@ -257,8 +245,7 @@ def softmax_xent(
     (``SPARSE_SOFTMAX_XENT``, in-range ``labels``, row factor ``keep``) softmax
     cross-entropy, in blocks of ``rows`` rows. ``static`` is the kernel's static with any
     axis (replaced by 1)."""
-    from xbackend._backends._autodiff import apply_kernel
-
+    
     shape = tuple(logits.shape)
     nd = len(shape)
     x2 = as_rows(xp, logits, axis, nd)
@@ -273,7 +260,7 @@ def softmax_xent(
         y2 = as_rows(xp, labels, axis, nd)
         k2 = None
     st = ChunkStatic(kernel, static._replace(axis=1), rows, ct, eps)
-    loss = apply_kernel(xp, CHUNKED_SOFTMAX, x2, y2, (w2, k2, class_weights), st)
+    loss = backend(xp).apply_kernel(CHUNKED_SOFTMAX, x2, y2, (w2, k2, class_weights), st)
     return xp.reshape(loss, shape[:axis] + shape[axis + 1 :])
 
 

@@ -50,7 +50,7 @@ import threading
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from xbackend._backends import array_namespace, framework_name
+from xbackend._backends import array_namespace, backend
 
 __all__ = ["compiled", "Compiled"]
 
@@ -82,11 +82,11 @@ class Compiled:
         arrays += [v for v in kwargs.values() if _is_array(v)]
         if not arrays:
             raise TypeError(f"{self!r} needs at least one array argument")
-        fw = framework_name(array_namespace(*arrays))
+        be = backend(array_namespace(*arrays))
         pos = tuple(None if _is_array(a) else ("static", a) for a in args)
         kw_static = tuple(sorted((k, v) for k, v in kwargs.items() if not _is_array(v)))
         kw_arrays = tuple(sorted(k for k, v in kwargs.items() if _is_array(v)))
-        key = (fw, pos, kw_static, kw_arrays)
+        key = (be.name, pos, kw_static, kw_arrays)
         try:
             run = self._cache.get(key)
         except TypeError:  # an unhashable static argument
@@ -98,11 +98,11 @@ class Compiled:
             with self._lock:
                 run = self._cache.get(key)
                 if run is None:
-                    run = self._cache[key] = self._build(fw, pos, dict(kw_static), kw_arrays)
+                    run = self._cache[key] = self._build(be, pos, dict(kw_static), kw_arrays)
         traced = [a for a in args if _is_array(a)] + [kwargs[k] for k in kw_arrays]
         return run(*traced)
 
-    def _build(self, fw: str, pos: tuple, kw_static: dict, kw_arrays: tuple) -> Callable[..., Any]:
+    def _build(self, be: Any, pos: tuple, kw_static: dict, kw_arrays: tuple) -> Callable[..., Any]:
         fn = self.fn
         n_pos = sum(p is None for p in pos)
 
@@ -113,26 +113,7 @@ class Compiled:
             call_kwargs.update(zip(kw_arrays, traced[n_pos:]))
             return fn(*call_args, **call_kwargs)
 
-        o = self.options
-        if fw == "torch":
-            import torch
-
-            # Dynamo caches compiled frames per *code object*, with a recompile limit: give
-            # every specialisation a code object of its own so that many of them (other
-            # static values, other functions) never share one cache entry list
-            self._serial = getattr(self, "_serial", 0) + 1
-            name = f"{getattr(fn, '__name__', 'fn')}_xb_compiled_{self._serial}"
-            inner.__code__ = inner.__code__.replace(co_name=name)
-            return torch.compile(inner, fullgraph=o["fullgraph"], dynamic=o["dynamic"], mode=o["mode"])
-        if fw == "jax":
-            import jax
-
-            return jax.jit(inner)
-        if fw == "tensorflow":
-            import tensorflow as tf
-
-            return tf.function(inner, jit_compile=o["jit_compile"], reduce_retracing=True)
-        return inner  # no compiler for this framework: eager
+        return be.compile(inner, {**self.options, "name": getattr(fn, "__name__", "fn")})
 
 
 @functools.lru_cache(maxsize=256)

@@ -6,37 +6,31 @@ import functools
 from types import ModuleType
 from typing import Any, Callable, NamedTuple, TypeVar
 
-import numpy as np
-
+from xbackend._backends import entry
 from xbackend._lib import _checks
-from xbackend._lib._compiled import _is_array, compiled
 from xbackend._lib._dtypes import cast, compute_dtype, out_dtype
 from xbackend._backends import array_namespace
 
 
 F = TypeVar("F", bound=Callable[..., Any])
-_NUMPY_BASED = ("numpy", "array_api_strict")
 
 
 def quiet_numpy(fn: F) -> F:
-    """Silence NumPy's floating-point warnings inside a public function.
+    """Run a public function the way its arrays' framework wants it run.
 
-    The losses produce inf/NaN at documented edges (``inf - inf`` in a branch that
-    ``where`` then discards, NaN rows for NaN inputs); NumPy would warn about the
-    intermediate values. Other frameworks do not warn and are called directly (no
-    context manager in a ``torch.compile`` or ``jax.jit`` trace).
+    The backend of the first argument decides (:meth:`Backend.call
+    <xbackend._backends._base.Backend.call>`): NumPy and array-api-strict silence their
+    floating-point warnings (the losses produce inf/NaN at documented edges), JAX runs
+    the function as one ``jax.jit`` program like ``jax.nn``, the others call it as is (no
+    context manager in a ``torch.compile`` trace).
     """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if args:
-            top = type(args[0]).__module__.split(".")[0]
-            if top in _NUMPY_BASED:
-                with np.errstate(all="ignore"):
-                    return fn(*args, **kwargs)
-            if top in _JAX and kwargs.get("invalid") != "raise":
-                return _jax_jit(fn, args, kwargs)
-        return fn(*args, **kwargs)
+        be = entry(args[0]) if args else None
+        if be is None:
+            return fn(*args, **kwargs)
+        return be.call(fn, args, kwargs)
 
     # TensorFlow's AutoGraph (on by default in tf.function) would rewrite every library
     # function it reaches: ~17 s of CPU to trace four losses with their gradients instead
@@ -44,27 +38,6 @@ def quiet_numpy(fn: F) -> F:
     # unconverted; this attribute is AutoGraph's own "artifact, call as is" marker.
     wrapper.autograph_info__ = frozenset()  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]
-
-
-_JAX = ("jax", "jaxlib")
-
-
-def _jax_jit(fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
-    """Call ``fn`` on JAX arrays through ``jax.jit`` (:func:`xbackend.compiled`), as JAX's
-    own ``jax.nn`` functions do: eager JAX would dispatch every operation of the generic
-    code on its own (2-4x the native loss on a CPU), one compiled program is as fast as
-    the natives or faster. Non-array arguments are static (one compile per shape and
-    combination of options, cached); inside an outer ``jax.jit``, ``grad`` or ``vmap``
-    the inner ``jit`` is inlined. ``invalid="raise"`` stays eager: it reads label values.
-    """
-    # (two frameworks: compiled() refuses them by their namespaces before jit would turn
-    # NumPy arrays into JAX ones)
-    try:
-        hash(tuple(a for a in args if not _is_array(a)))
-        hash(tuple(v for v in kwargs.values() if not _is_array(v)))
-    except TypeError:  # e.g. a list where an array belongs: eager, where its check names it
-        return fn(*args, **kwargs)
-    return compiled(fn)(*args, **kwargs)
 
 
 class Inputs(NamedTuple):

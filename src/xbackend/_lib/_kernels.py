@@ -11,6 +11,8 @@ Kernel protocol (all methods are pure functions of their arguments)::
     grad_y(xp, x, y, arrays, st, residuals | None, g | None) -> dloss/dy (times g)
     contract(xp, G, t, st) -> the tangent of the loss for an input tangent t
 
+``xp`` is a kernel namespace (:class:`xbackend._backends._base.KernelNamespace`): the
+Array API namespace plus in-place helpers whose policy the backend chose for this call.
 ``x`` is in the compute dtype (float32 for float16/bfloat16 inputs), with masked
 classes already set to ``-inf``; ``arrays`` are constants (never differentiated);
 ``st`` is a hashable tuple of Python values. ``residuals=None`` means "recompute from
@@ -21,8 +23,8 @@ residuals: the log-sum-exp, the row factor and the label mass.
 
 Memory passes (eager mode): every Array API call is one pass and, unless it reduces,
 one full-size allocation. The hot kernels therefore create few full-size temporaries
-and update them in place (:mod:`xbackend._lib._inplace`: augmented assignment, and on
-torch/NumPy/CuPy ``exp_``, ``nan_to_num_``, ``scatter_add_`` and friends) whenever
+and update them in place (the kernel namespace's helpers, see :mod:`xbackend._backends._base`: augmented
+assignment, and on torch/NumPy/CuPy ``exp_``, ``nan_to_num_``, ``scatter_add_`` and friends) whenever
 autograd records nothing and no compiler traces; everything else -- JAX, TensorFlow,
 Dask, array-api-strict, ``torch.compile``, double backward -- runs the plain functional
 formulas, which compilers fuse. Each kernel's docstring counts its full-size
@@ -34,22 +36,14 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any, NamedTuple
 
-import array_api_compat
-
-from xbackend._lib import _inplace as ip
-from xbackend._backends._autodiff import stop_gradient
-from xbackend._backends import framework_name
+from xbackend._backends import backend
 
 # --------------------------------------------------------------------------- helpers
 
 
 def device_of(xp: ModuleType, x: Any) -> Any:
-    name = framework_name(xp)
-    if name == "torch":  # the attribute: array_api_compat.device's lru_cached type
-        return x.device  # checks make torch.compile (dynamo) warn when it traces them
-    if name == "tensorflow":
-        return xp.device(x)
-    return array_api_compat.device(x)
+    """The device of ``x`` (the backend's own lookup: cheap, and quiet under Dynamo)."""
+    return backend(xp).device(x)
 
 
 def shift(xp: ModuleType, x: Any, axis: int) -> tuple[Any, Any, Any]:
@@ -67,7 +61,7 @@ def shift(xp: ModuleType, x: Any, axis: int) -> tuple[Any, Any, Any]:
 def row_shift(xp: ModuleType, x: Any, axis: int) -> tuple[Any, Any]:
     """``(m, nonempty)`` of :func:`shift` (O(rows)): the gradient-stopped row max, 0 on
     rows whose classes are all masked."""
-    m = stop_gradient(xp, row_max(xp, x, axis, keepdims=True))
+    m = backend(xp).stop_gradient(row_max(xp, x, axis, keepdims=True))
     nonempty = m != -xp.inf
     return xp.where(nonempty, m, 0.0), nonempty
 
@@ -113,9 +107,9 @@ def shifted_fresh(xp: ModuleType, x: Any, m: Any) -> Any:
     maps to 0) and on rows that contain a NaN (``m`` is NaN); those rows become finite
     here, so every kernel that uses it restores them with :func:`nan_rows` (O(rows)).
     """
-    if not ip.fresh_fast(xp, x):
+    if not xp.inplace:
         return shifted(xp, x, m)
-    return ip.nan_to_zero_(xp, x - m)
+    return xp.nan_to_zero_(x - m)
 
 
 def shifted_clamped(xp: ModuleType, x: Any, m: Any) -> Any:
@@ -146,7 +140,7 @@ def _inf_rows(xp: ModuleType, m: Any) -> Any:
 def log_sum_exp_of(xp: ModuleType, x: Any, m: Any, axis: int) -> Any:
     """``log_sum_exp_shifted(shifted(x, m))`` (an empty row gives 0): one fresh temporary
     exponentiated in place where allowed, else the where-free :func:`shifted_clamped`."""
-    if ip.fresh_fast(xp, x):
+    if xp.inplace:
         return log_sum_exp_consume(xp, shifted_fresh(xp, x, m), axis)
     # the +1 of +inf rows comes off as a division by exp(1) of the sum, not as a
     # subtraction of 1 from its log: a single +inf entry then gives exactly log 1 = 0
@@ -163,15 +157,15 @@ def nan_rows(xp: ModuleType, lse_s: Any, m: Any) -> Any:
 
 def softmax_fresh(xp: ModuleType, x: Any, m: Any, lse_s: Any) -> Any:
     """:func:`softmax_from` with one full-size allocation where in-place updates are allowed."""
-    if not ip.fresh_fast(xp, x):
+    if not xp.inplace:
         return softmax_from(xp, x, m, lse_s)
-    return ip.unary_(xp, "exp", ip.isub(xp, shifted_fresh(xp, x, m), lse_s))
+    return xp.unary_("exp", xp.isub(shifted_fresh(xp, x, m), lse_s))
 
 
 def log_sum_exp_consume(xp: ModuleType, xs: Any, axis: int) -> Any:
     """:func:`log_sum_exp_shifted` of a fresh temporary ``xs``, which it overwrites
     (``exp`` in place) where the framework allows it."""
-    return _log_sum(xp, xp.sum(ip.unary_(xp, "exp", xs), axis=axis, keepdims=True))
+    return _log_sum(xp, xp.sum(xp.unary_("exp", xs), axis=axis, keepdims=True))
 
 
 
@@ -280,13 +274,13 @@ class SoftmaxXent(_RowKernel):
         ax = st.axis
         m, nonempty = row_shift(xp, x, ax)
         xs = shifted_fresh(xp, x, m)
-        fast = ip.fresh_fast(xp, x)  # else: the where-free shift for the exp-sum (compilers)
+        fast = xp.inplace  # else: the where-free shift for the exp-sum (compilers)
         lse_s = nan_rows(xp, log_sum_exp_shifted(xp, xs, ax) if fast else log_sum_exp_of(xp, x, m, ax), m)
         sum_q = xp.sum(q, axis=ax, keepdims=True)
-        if ip.fresh_fast(xp, x):
+        if xp.inplace:
             # Σ q·xs with 0·(−inf) = 0: the product's NaN are 0·inf (→ 0), NaN rows of x
             # (NaN through lse_s) and NaN labels (NaN through Σq): one in-place pass
-            qx = xp.sum(ip.nan_to_zero_(xp, ip.imul(xp, xs, q)), axis=ax, keepdims=True)
+            qx = xp.sum(xp.nan_to_zero_(xp.imul(xs, q)), axis=ax, keepdims=True)
         else:
             qx = xp.sum(mul0(xs, q, xp), axis=ax, keepdims=True)
         raw = sum_q * lse_s - qx
@@ -306,16 +300,16 @@ class SoftmaxXent(_RowKernel):
         m, lse_s, k, sum_q = self._res(xp, x, q, st, res)
         k = k * expand_g(xp, g, st.axis)
         coef = sum_q + 2.0 * st.z_loss * (m + lse_s) if st.z_loss else sum_q
-        G = ip.imul(xp, softmax_fresh(xp, x, m, lse_s), k * coef)
-        return ip.isub_mul(xp, G, q, k)
+        G = xp.imul(softmax_fresh(xp, x, m, lse_s), k * coef)
+        return xp.isub_mul(G, q, k)
 
     def grad_y(self, xp, x, q, arrays, st, res, g):
         m, lse_s, k, _ = self._res(xp, x, q, st, res)
         k = k * expand_g(xp, g, st.axis)
         # -log p = lse_s - (x - m), and 0 on masked classes (their labels carry no
         # gradient upstream): k·(lse_s − xs) computed as (xs − lse_s)·(−k)
-        t = ip.fill_where_(xp, ip.isub(xp, shifted_fresh(xp, x, m), lse_s), x == -xp.inf, 0.0)
-        return ip.imul(xp, t, -k)
+        t = xp.fill_where_(xp.isub(shifted_fresh(xp, x, m), lse_s), x == -xp.inf, 0.0)
+        return xp.imul(t, -k)
 
 
 # -------------------------------------------------------------- integer-label softmax
@@ -388,11 +382,11 @@ class SparseSoftmaxXent(_RowKernel):
         a = _label_mass(xp, cw, x, yk, st)
         k = k * expand_g(xp, g, ax)
         coef = sum_q + 2.0 * st.z_loss * (m + lse_s) if st.z_loss else sum_q
-        G = ip.imul(xp, softmax_fresh(xp, x, m, lse_s), k * coef)
-        G = ip.sub_at_(xp, G, yk, k * a, ax, lambda: onehot_mask(xp, x, yk, ax))
+        G = xp.imul(softmax_fresh(xp, x, m, lse_s), k * coef)
+        G = xp.sub_at_(G, yk, k * a, ax, lambda: onehot_mask(xp, x, yk, ax))
         if b is not None:
             wv = 1.0 if cw is None else along(xp, cw, ax, x.ndim)
-            G = ip.isub(xp, G, xp.where(x != -xp.inf, (k * b) * wv, 0.0))
+            G = xp.isub(G, xp.where(x != -xp.inf, (k * b) * wv, 0.0))
         return G
 
     def grad_y(self, xp, x, y, arrays, st, res, g):  # integer labels: never called
@@ -453,54 +447,54 @@ class SigmoidXent(_ElementKernel):
     def forward(self, xp, x, z, arrays, st):
         pw, mask = arrays
         z = _smooth(z, st)
-        if ip.fresh_fast(xp, x):
+        if xp.inplace:
             # B = z − h with h = (1 + sign x)/2 ∈ {0, ½, 1} (½ only at x = 0, where B·x = 0):
             # exactly z − 1 for x > 0 and z (or pw·z) for x < 0, without a boolean; the NaN
             # of B·x are then 0·inf (→ 0, the 0·log 0 rule) or NaN labels, which reach the
             # loss through t + 0·z
-            h = ip.half_step(xp, x)
+            h = xp.half_step(x)
             if pw is None:
-                B = ip.imul(xp, ip.isub(xp, h, z), -1.0)  # z − h
+                B = xp.imul(xp.isub(h, z), -1.0)  # z − h
             else:  # pw·z·(1 − h) + (z − 1)·h, exact for h ∈ {0, 1}
-                B = ip.imul(xp, 1.0 - h, pw * z)
-                B = ip.iadd(xp, B, ip.imul(xp, h, z - 1.0))
-            B = ip.nan_to_zero_(xp, ip.imul(xp, B, x))
+                B = xp.imul(1.0 - h, pw * z)
+                B = xp.iadd(B, xp.imul(h, z - 1.0))
+            B = xp.nan_to_zero_(xp.imul(B, x))
         else:
             B = xp.where(x < 0, z if pw is None else pw * z, z - 1.0)
             B = mul0(x, B, xp)  # B·x with 0·inf = 0 (= −c·|x|)
-        t = ip.unary_(xp, "negative", xp.abs(x))
-        t = ip.unary_(xp, "log1p", ip.unary_(xp, "exp", t))  # log1p(exp(-|x|))
+        t = xp.unary_("negative", xp.abs(x))
+        t = xp.unary_("log1p", xp.unary_("exp", t))  # log1p(exp(-|x|))
         if pw is not None:
-            t = ip.imul(xp, t, pw * z + (1.0 - z))
-        loss = ip.isub(xp, t, B)
-        if ip.fresh_fast(xp, x):
-            loss = ip.add_nan_of_(xp, loss, z)
+            t = xp.imul(t, pw * z + (1.0 - z))
+        loss = xp.isub(t, B)
+        if xp.inplace:
+            loss = xp.add_nan_of_(loss, z)
             if pw is not None:
-                loss = ip.add_nan_of_(xp, loss, pw)
+                loss = xp.add_nan_of_(loss, pw)
         if mask is not None:
-            loss = ip.fill_where_(xp, loss, ~mask, 0.0)
+            loss = xp.fill_where_(loss, ~mask, 0.0)
         return loss, ()
 
     def grad_x(self, xp, x, z, arrays, st, res, g):
         pw, mask = arrays
         z = _smooth(z, st)
-        if ip.fresh_fast(xp, x):
-            e = ip.unary_(xp, "exp", -x)  # exp(−x)
-            G = ip.reciprocal_(xp, e + 1.0)  # σ(x)
+        if xp.inplace:
+            e = xp.unary_("exp", -x)  # exp(−x)
+            G = xp.reciprocal_(e + 1.0)  # σ(x)
             # σ(−x) = e·σ(x); e = inf (x < −88 in float32) gives inf·0 = NaN there: σ(−x) = 1
             # (a NaN x makes σ(x), hence G, NaN anyway)
-            e = ip.nan_to_one_(xp, ip.imul(xp, e, G))
-            G = ip.isub_mul(xp, G, G, z)  # (1 − z)·σ(x) as σ(x) − σ(x)·z: exactly 0 at z = 1
-            e = ip.imul(xp, e, z)
+            e = xp.nan_to_one_(xp.imul(e, G))
+            G = xp.isub_mul(G, G, z)  # (1 − z)·σ(x) as σ(x) − σ(x)·z: exactly 0 at z = 1
+            e = xp.imul(e, z)
             if pw is not None:
-                e = ip.imul(xp, e, pw)
-            G = ip.isub(xp, G, e)  # (1 − z)·σ(x) − pw·z·σ(−x)
+                e = xp.imul(e, pw)
+            G = xp.isub(G, e)  # (1 − z)·σ(x) − pw·z·σ(−x)
         else:
             p1, p0, _ = stable_sigmoids(xp, x)
             G = (1.0 - z) * p1 - (z if pw is None else pw * z) * p0
         if mask is not None:
-            G = ip.fill_where_(xp, G, ~mask, 0.0)
-        return G if g is None else ip.imul(xp, G, g)
+            G = xp.fill_where_(G, ~mask, 0.0)
+        return G if g is None else xp.imul(G, g)
 
     def grad_y(self, xp, x, z, arrays, st, res, g):
         pw, mask = arrays

@@ -18,13 +18,12 @@ Dask arrays are checked lazily, when the result is computed; traced arrays (``ja
 
 from __future__ import annotations
 
-import sys
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-from xbackend._backends import framework_name
+from xbackend._backends import backend
 
 
 def _bad_label_message(
@@ -48,33 +47,10 @@ def _host_bad(values: np.ndarray, n_classes: int, ignore_index: Any) -> np.ndarr
     return bad
 
 
-def _to_numpy(x: Any) -> np.ndarray:
-    fw = type(x).__module__.split(".")[0]
-    if fw == "torch":
-        return x.detach().cpu().numpy()
-    if fw == "cupy":
-        return x.get()
-    if fw == "tensorflow":
-        return x.numpy()
-    return np.asarray(x)
-
-
-def _is_traced(xp: ModuleType, x: Any) -> bool:
-    fw = framework_name(xp)
-    if fw == "jax":
-        import jax
-
-        return isinstance(x, jax.core.Tracer)
-    if fw == "tensorflow":
-        tf = sys.modules["tensorflow"]
-        return not tf.executing_eagerly() or tf.is_symbolic_tensor(x)
-    return False
-
-
 def _raise_if_bad(xp: ModuleType, labels: Any, n_classes: int, ignore_index: Any) -> Any:
     """Check label values for ``invalid="raise"``; returns the labels (lazily checked on Dask)."""
-    fw = framework_name(xp)
-    if fw == "dask":
+    be = backend(xp)
+    if be.lazy:
 
         def check_block(block: np.ndarray, block_info: Any = None) -> np.ndarray:
             bad = _host_bad(block, n_classes, ignore_index)
@@ -85,13 +61,13 @@ def _raise_if_bad(xp: ModuleType, labels: Any, n_classes: int, ignore_index: Any
             return block
 
         return labels.map_blocks(check_block, dtype=labels.dtype)
-    if _is_traced(xp, labels):
+    if be.is_traced(labels):
         raise ValueError(
             "invalid='raise' needs concrete label values, but labels are traced (inside "
             "jax.jit or tf.function); use invalid='nan' (bad labels give a NaN row) or "
             "check the labels outside the compiled function"
         )
-    values = _to_numpy(labels)
+    values = be.to_host(labels)
     bad = _host_bad(values, n_classes, ignore_index)
     if bad.any():
         raise ValueError(_bad_label_message(values, bad, n_classes, ignore_index))
@@ -111,8 +87,7 @@ def label_state(
         labels = _raise_if_bad(xp, labels, n_classes, ignore_index)
     in_range = (labels >= 0) & (labels < n_classes)
     safe = xp.where(in_range, labels, 0)
-    if framework_name(xp) == "torch" and safe.dtype != xp.int64:
-        safe = xp.astype(safe, xp.int64)  # torch's gathers take int64 indices only
+    safe = backend(xp).index(safe)  # e.g. torch's gathers take int64 indices only
     ignored = None if ignore_index is None else labels == ignore_index
     if invalid == "raise":
         if ignored is None:

@@ -6,7 +6,7 @@ from types import ModuleType
 from typing import Any
 
 from xbackend._lib import _checks, _chunked, _kernels
-from xbackend._backends._autodiff import apply_kernel
+from xbackend._backends import backend
 from xbackend._lib._dtypes import cast
 from xbackend._lib._inputs import quiet_numpy, apply_where, check_mask, class_vector, float_labels, prepare, row_shape
 from xbackend._lib._labels import label_state
@@ -183,7 +183,7 @@ def softmax_cross_entropy(
     if cw is not None:
         cwa = _kernels.along(xp, cw, ax, len(shape))
         q = q * cwa
-    loss = apply_kernel(xp, _kernels.SOFTMAX_XENT, x, q, (), _kernels.SoftStatic(ax, zl))
+    loss = backend(xp).apply_kernel(_kernels.SOFTMAX_XENT, x, q, (), _kernels.SoftStatic(ax, zl))
     mean_weight = None
     if reduction == "mean":
         mean_weight = _nonempty(xp, x, ax)
@@ -329,7 +329,7 @@ def sparse_softmax_cross_entropy(
         )  # fmt: skip
     else:
         x = apply_where(xp, cast(xp, inp.x, ct), where, shape)
-        loss = apply_kernel(xp, _kernels.SPARSE_SOFTMAX_XENT, x, y, (keep, cw), st)
+        loss = backend(xp).apply_kernel(_kernels.SPARSE_SOFTMAX_XENT, x, y, (keep, cw), st)
     mean_weight = None
     if reduction == "mean":
         if rows is not None:
@@ -436,7 +436,7 @@ def softmax_focal_loss(
     w = prepare_weights(xp, weights, row_shape(shape, ax), ct)
     y, keep, counted = label_state(xp, labels, n_classes, ignore_index, invalid, ct)
     st = _kernels.SoftmaxFocalStatic(ax, g, alpha_scalar)
-    loss = apply_kernel(xp, _kernels.SOFTMAX_FOCAL, inp.x, y, (keep, av), st)
+    loss = backend(xp).apply_kernel(_kernels.SOFTMAX_FOCAL, inp.x, y, (keep, av), st)
     mean_weight = None
     if reduction == "mean":
         mean_weight = _nonempty(xp, inp.x, ax)

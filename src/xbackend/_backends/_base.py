@@ -1,0 +1,175 @@
+"""The backend object every framework module builds on, and the kernels' namespace.
+
+A :class:`Backend` is everything xbackend needs to know about one framework beyond the
+Array API standard: its autodiff hook, stop-gradient, whether values are traced, how to
+read one value back to the host, the device of an array, its compiler, and the
+*in-place policy* of the kernels. The loss library (``xbackend._lib``) asks
+:func:`xbackend._backends.backend` for it once and never compares framework names.
+
+The generic :class:`Backend` is the standard alone: no autodiff, no compiler, plain
+functional formulas (array-api-strict, and any namespace xbackend does not know).
+
+Kernels (``xbackend._lib._kernels``) receive a :class:`KernelNamespace` instead of the
+plain namespace: the namespace's own functions plus the in-place helpers of this file
+(``unary_``, ``isub``, ``fill_where_``, ...) and the flag ``inplace``. Which of the two
+namespaces a kernel gets -- :class:`Functional` (out-of-place Array API calls; what
+compilers and transformations trace) or a framework's in-place one -- is decided once
+per kernel call by :meth:`Backend.kernel_namespace` from the transformation state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Backend", "Functional", "KernelNamespace"]
+
+
+class KernelNamespace:
+    """An Array API namespace with the kernels' in-place helpers added.
+
+    Built once per (framework, policy) by copying the namespace's attributes, so that
+    ``ns.exp`` costs what ``xp.exp`` costs. The helpers take *fresh temporaries* that
+    the kernel itself just created (never a caller's array, never a view of one), so an
+    in-place update can never alias the caller's data. In this base class every helper
+    is the out-of-place Array API formula; the in-place subclasses (NumPy/CuPy, torch)
+    override them with ``out=`` / ``op_`` forms of the same values.
+    """
+
+    #: fresh temporaries may be updated with the framework's in-place ops
+    inplace = False
+    #: augmented assignment (``t -= v``) updates ``t`` in place (setitem works)
+    writable = False
+
+    def __init__(self, xp: ModuleType, backend: Backend) -> None:
+        for name in dir(xp):
+            if not name.startswith("__"):
+                setattr(self, name, getattr(xp, name))
+        self.namespace = xp
+        self.backend = backend
+        self.__name__ = getattr(xp, "__name__", type(xp).__name__)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} of {self.__name__}>"
+
+    # ------------------------------------------------------------ in-place helpers
+    def unary_(self, name: str, t: Any) -> Any:
+        """``xp.<name>(t)``, written into ``t`` where allowed."""
+        return getattr(self, name)(t)
+
+    def iadd(self, t: Any, v: Any) -> Any:
+        """``t + v`` (``v`` broadcasts to ``t``)."""
+        return t + v
+
+    def isub(self, t: Any, v: Any) -> Any:
+        """``t - v``."""
+        return t - v
+
+    def imul(self, t: Any, v: Any) -> Any:
+        """``t * v``."""
+        return t * v
+
+    def isub_mul(self, t: Any, a: Any, b: Any) -> Any:
+        """``t - a * b``."""
+        return t - a * b
+
+    def fill_where_(self, t: Any, cond: Any, value: float) -> Any:
+        """``where(cond, value, t)`` for a scalar ``value``."""
+        return self.where(cond, value, t)
+
+    def sub_at_(self, G: Any, idx: Any, v: Any, axis: int, onehot: Callable[[], Any]) -> Any:
+        """``G - where(onehot(idx), v, 0)``: subtract ``v`` (keepdims rows) at one class
+        per row; ``onehot()`` builds the boolean one-hot mask where no scatter is used."""
+        return G - self.where(onehot(), v, 0.0)
+
+    def reciprocal_(self, t: Any) -> Any:
+        """``1 / t``."""
+        return 1.0 / t
+
+    def nan_to_zero_(self, t: Any) -> Any:
+        """NaN entries of ``t`` set to 0 (``±inf`` kept)."""
+        return self.where(t != t, 0.0, t)
+
+    def nan_to_one_(self, t: Any) -> Any:
+        """NaN entries of ``t`` set to 1 (``±inf`` kept)."""
+        return self.where(t != t, 1.0, t)
+
+    def add_nan_of_(self, t: Any, v: Any) -> Any:
+        """``t + 0·v``: NaN (and ``0·inf``) of ``v`` reach ``t``."""
+        return t + 0.0 * v
+
+    def half_step(self, x: Any) -> Any:
+        """A fresh ``(1 + sign(x)) / 2``: 1, 0, ½ at 0, NaN for NaN."""
+        return self.where(x > 0, 1.0, self.where(x < 0, 0.0, self.where(x == 0, 0.5, x)))
+
+
+class Functional(KernelNamespace):
+    """The plain Array API path: every helper out of place."""
+
+
+class Backend:
+    """One framework's hooks; the generic base is the Array API standard alone."""
+
+    #: the framework's name, for messages and caches (never compared in ``_lib``)
+    name = "array-api"
+    #: ``chunk_size="auto"`` may chunk here (eager frameworks with in-place updates)
+    auto_chunk = False
+    #: lazy arrays (Dask): values are never read eagerly
+    lazy = False
+    #: setitem converts dtypes (``out[i] = block`` casts ``block``)
+    setitem_converts = False
+
+    def __init__(self, xp: ModuleType) -> None:
+        self.xp = xp
+        self.functional = Functional(xp, self)
+
+    def __repr__(self) -> str:
+        return f"<xbackend backend {self.name}>"
+
+    # ----------------------------------------------------------------- calls
+    def call(self, fn: Callable[..., Any], args: tuple, kwargs: dict[str, Any]) -> Any:
+        """Run the public function ``fn`` (the framework may wrap the call)."""
+        return fn(*args, **kwargs)
+
+    # ----------------------------------------------------------------- kernels
+    def kernel_namespace(self, x: Any) -> KernelNamespace:
+        """The namespace a kernel runs with now (see the module docstring)."""
+        return self.functional
+
+    def apply_kernel(self, kernel: Any, x: Any, y: Any, arrays: tuple, static: Any) -> Any:
+        """Run ``kernel`` on ``(x, y)``, its analytic gradient registered with the
+        framework's autodiff (here: none, the forward only)."""
+        return kernel.forward(self.kernel_namespace(x), x, y, arrays, static)[0]
+
+    def stop_gradient(self, x: Any) -> Any:
+        return x
+
+    # ----------------------------------------------------------------- values
+    def is_traced(self, x: Any) -> bool:
+        """True when ``x`` has no values yet (a tracer under ``jit``, a graph tensor)."""
+        return False
+
+    def to_host(self, x: Any) -> np.ndarray:
+        """A NumPy copy of (a small) ``x``: one transfer."""
+        return np.asarray(x)
+
+    def device(self, x: Any) -> Any:
+        import array_api_compat
+
+        return array_api_compat.device(x)
+
+    def index(self, labels: Any) -> Any:
+        """Integer labels in the dtype the framework's gathers take."""
+        return labels
+
+    # ----------------------------------------------------------------- compiler
+    def compiling(self) -> bool:
+        """True while the framework's compiler traces the current call."""
+        return False
+
+    def compile(self, fn: Callable[..., Any], options: dict[str, Any]) -> Callable[..., Any]:
+        """``fn`` through the framework's compiler (here: none, ``fn`` itself)."""
+        return fn
