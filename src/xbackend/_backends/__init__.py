@@ -94,7 +94,9 @@ def array_namespace(*arrays: Any, xp: ModuleType | None = None) -> ModuleType:
     for a in arrays:
         if a is None or isinstance(a, _SCALARS):
             continue
-        ns = _lookup(a)
+        ns = _by_type.get(type(a))
+        if ns is None:
+            ns = _lookup(a)
         if found is None:
             found, first = ns, a
         elif ns is not found:

@@ -50,6 +50,7 @@ class KernelNamespace:
                 setattr(self, name, getattr(xp, name))
         self.namespace = xp
         self.backend = backend
+        self.stop_gradient = backend.stop_gradient
         self.__name__ = getattr(xp, "__name__", type(xp).__name__)
 
     def __repr__(self) -> str:

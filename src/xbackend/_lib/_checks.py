@@ -66,8 +66,13 @@ def normalize_axis(axis: Any, ndim: int, name: str = "axis", target: str = "logi
     return int(axis) % ndim
 
 
-def shape_of(x: Any) -> tuple[int | None, ...]:
-    return tuple(None if d is None else int(d) for d in x.shape)
+def shape_of(x: Any) -> tuple[Any, ...]:
+    """``x.shape`` as a tuple; sizes stay what the framework gives (ints, ``None`` for
+    sizes a TensorFlow graph does not know, symbolic sizes under a compiler)."""
+    s = x.shape
+    if isinstance(s, tuple):
+        return tuple(s)
+    return tuple(s.as_list()) if hasattr(s, "as_list") else tuple(s)
 
 
 def broadcast_shapes(a: tuple, b: tuple, name_a: str, name_b: str) -> tuple:
@@ -95,12 +100,20 @@ def check_broadcasts_to(shape: tuple, target: tuple, name: str, target_name: str
         result = broadcast_shapes(shape, target, name, target_name)
     except ValueError:
         result = None
-    if result is None or len(shape) > len(target) or any(
-        r != t and t is not None and r is not None for r, t in zip(result, target)
-    ):
+    bad = result is None or len(shape) > len(target)
+    if not bad:
+        for r, t in zip(result, target):
+            if r is not None and t is not None and r is not t and r != t:
+                bad = True
+    if bad:
         raise ValueError(
             f"{name} with shape {shape} does not broadcast to {target_name} shape {target}"
         )
+
+
+def number_option(value: Any, name: str, check: Any) -> float:
+    """``check(value, name)``, skipped for the default ``0.0`` (a Python float)."""
+    return 0.0 if type(value) is float and value == 0.0 else check(value, name)
 
 
 def check_fraction(value: Any, name: str) -> float:

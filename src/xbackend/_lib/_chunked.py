@@ -44,7 +44,7 @@ from xbackend._backends import backend
 from xbackend._lib import _kernels
 from xbackend._lib._dtypes import cast
 
-__all__ = ["AUTO_BLOCK_BYTES", "AUTO_BLOCK_MIN", "AUTO_MIN_BYTES", "ChunkedSoftmax", "plan", "rows_per_block", "softmax_xent", "mean_weight"]
+__all__ = ["AUTO_BLOCK_BYTES", "AUTO_BLOCK_MIN", "AUTO_MIN_BYTES", "ChunkedSoftmax", "plan", "softmax_xent", "mean_weight"]
 
 #: ``"auto"`` chunks float32/float64 logits whose size exceeds this many bytes.
 AUTO_MIN_BYTES = 256 * 2**20
@@ -66,39 +66,23 @@ def plan(xp: ModuleType, x: Any, axis: int, ct: Any, chunk_size: Any) -> int | N
         raise TypeError(f"chunk_size must be None, 'auto' or a positive int, got {chunk_size!r}")
     if chunk_size != "auto" and chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive number of rows, got {chunk_size}")
-    if any(d is None for d in shape):
+    if None in shape:
         return None  # sizes unknown at trace time: leave blocking to the compiler
     n_classes = shape[axis]
     rows = math.prod(shape) // n_classes if n_classes else 0
     if rows == 0:
         return None
     if chunk_size == "auto":
+        item = xp.finfo(ct).bits // 8
+        total = rows * n_classes * item
+        if x.dtype == ct and total <= AUTO_MIN_BYTES:  # not narrow, not large: no blocks
+            return None
         be = backend(xp)
         if not be.auto_chunk or be.compiling():
             return None
-        item = xp.finfo(ct).bits // 8
-        narrow = x.dtype != ct
-        if not narrow and rows * n_classes * item <= AUTO_MIN_BYTES:
-            return None
-        total = rows * n_classes * item
         block = min(AUTO_BLOCK_BYTES, max(AUTO_BLOCK_MIN, total // 32))
         return max(1, min(rows, block // (n_classes * item)))
     return min(chunk_size, rows)
-
-
-def rows_per_block(xp: ModuleType, x: Any, axis: int, ct: Any, chunk_size: Any) -> int | None:
-    """:func:`plan`, and one block of every row when it does not chunk and the class axis
-    is last (None: use the plain kernel -- sizes unknown at trace time, an empty batch,
-    or a class axis that is not last, whose rows are not a free view).
-
-    One block still keeps the cast to the compute dtype, ``where``, label smoothing and
-    class weights inside the kernel, so autodiff saves the caller's logits and labels
-    rather than a cast, masked or smoothed copy of them.
-    """
-    rows = plan(xp, x, axis, ct, chunk_size)
-    if rows is None and axis == len(x.shape) - 1:
-        rows = plan(xp, x, axis, ct, sys.maxsize)
-    return rows
 
 
 def as_rows(xp: ModuleType, a: Any, axis: int, ndim: int) -> Any:
@@ -114,7 +98,6 @@ class ChunkStatic(NamedTuple):
     static: Any  # its static, for 2-D blocks (axis 1)
     rows: int  # rows per block
     ct: Any  # compute dtype
-    eps: float  # soft labels: label smoothing, applied per block (sparse: in `static`)
 
 
 class ChunkedSoftmax(_kernels._RowKernel):
@@ -134,14 +117,7 @@ class ChunkedSoftmax(_kernels._RowKernel):
             xb = xp.where(where[i0:i1, ...], xb, -xp.inf)
         if st.kernel is _kernels.SPARSE_SOFTMAX_XENT:
             return xb, y[i0:i1], (None if keep is None else keep[i0:i1], cw)
-        q = cast(xp, y[i0:i1, ...], st.ct)
-        if st.eps:
-            unmasked = xb != -xp.inf
-            K = xp.sum(xp.astype(unmasked, st.ct), axis=1, keepdims=True)
-            q = (1.0 - st.eps) * q + xp.where(unmasked, st.eps / xp.where(K == 0, 1.0, K), 0.0)
-        if cw is not None:
-            q = q * xp.reshape(cw, (1, -1))
-        return xb, q, ()
+        return xb, cast(xp, y[i0:i1, ...], st.ct), (cw,)
 
     @staticmethod
     def _res_block(res, i0, i1):
@@ -172,17 +148,9 @@ class ChunkedSoftmax(_kernels._RowKernel):
     def grad_y(self, xp, x, y, arrays, st, res, g):
         if st.kernel is _kernels.SPARSE_SOFTMAX_XENT:
             return None
-        cw = arrays[2]
-
-        def block(xb, yb, ab, rb, gb, i0, i1):
-            G = st.kernel.grad_y(xp, xb, yb, ab, st.static, rb, gb)  # d/dq
-            if st.eps:  # q = ((1 - eps)·y + eps·unmasked/K)·w
-                G = xp.imul(G, 1.0 - st.eps)
-            if cw is not None:
-                G = xp.imul(G, xp.reshape(cw, (1, -1)))
-            return G
-
-        return self._assemble(xp, y, st, block, y, arrays, res, g, like=x)
+        return self._assemble(xp, y, st, lambda xb, yb, ab, rb, gb, i0, i1: st.kernel.grad_y(
+            xp, xb, yb, ab, st.static, rb, gb
+        ), y, arrays, res, g, like=x)
 
     def _assemble(self, xp, out_like, st, block, y, arrays, res, g, like=None):
         """Run ``block`` on every row block and assemble an ``out_like``-shaped result."""
@@ -236,7 +204,6 @@ def softmax_xent(
     where: Any,
     keep: Any,
     class_weights: Any,
-    eps: float,
     ct: Any,
     rows: int,
 ) -> Any:
@@ -259,7 +226,7 @@ def softmax_xent(
     else:
         y2 = as_rows(xp, labels, axis, nd)
         k2 = None
-    st = ChunkStatic(kernel, static._replace(axis=1), rows, ct, eps)
+    st = ChunkStatic(kernel, static._replace(axis=1), rows, ct)
     loss = backend(xp).apply_kernel(CHUNKED_SOFTMAX, x2, y2, (w2, k2, class_weights), st)
     return xp.reshape(loss, shape[:axis] + shape[axis + 1 :])
 

@@ -6,7 +6,7 @@ import functools
 from types import ModuleType
 from typing import Any, Callable, NamedTuple, TypeVar
 
-from xbackend._backends import entry
+from xbackend._backends import backend, entry
 from xbackend._lib import _checks
 from xbackend._lib._dtypes import cast, compute_dtype, out_dtype
 from xbackend._backends import array_namespace
@@ -46,6 +46,7 @@ class Inputs(NamedTuple):
     compute: Any  # compute dtype
     out: Any  # result dtype
     shape: tuple  # logits shape (None for sizes unknown at trace time)
+    be: Any  # the framework's backend (xbackend._backends)
 
 
 def prepare(
@@ -65,15 +66,19 @@ def prepare(
     """
     _checks.require_array(first, name)
     _checks.require_array(labels, "labels")
-    _checks.check_reduction(reduction)
+    _checks.check_choice(reduction, "reduction", _checks.REDUCTIONS)
     # Python lists among the optional arrays are rejected later by the check that
     # knows the argument's name (class_weights, weights, where, ...).
-    others = tuple(o for o in others if not isinstance(o, (list, tuple)))
-    xp = array_namespace(first, labels, *others, xp=xp)
+    arrays = [first, labels]
+    for o in others:
+        if not isinstance(o, (list, tuple)):
+            arrays.append(o)
+    xp = array_namespace(*arrays, xp=xp)
     _checks.check_real_floating(xp, first, name)
-    out = out_dtype(xp, first.dtype, dtype)
+    out = first.dtype if dtype is None else out_dtype(xp, first.dtype, dtype)
     ct = compute_dtype(xp, first.dtype, dtype)
-    return Inputs(xp, cast(xp, first, ct) if cast_first else first, ct, out, _checks.shape_of(first))
+    x = cast(xp, first, ct) if cast_first else first
+    return Inputs(xp, x, ct, out, _checks.shape_of(first), backend(xp))
 
 
 def apply_where(xp: ModuleType, x: Any, where: Any, shape: tuple) -> Any:

@@ -37,6 +37,7 @@ from types import ModuleType
 from typing import Any, NamedTuple
 
 from xbackend._backends import backend
+from xbackend._backends._base import KernelNamespace
 
 # --------------------------------------------------------------------------- helpers
 
@@ -61,7 +62,8 @@ def shift(xp: ModuleType, x: Any, axis: int) -> tuple[Any, Any, Any]:
 def row_shift(xp: ModuleType, x: Any, axis: int) -> tuple[Any, Any]:
     """``(m, nonempty)`` of :func:`shift` (O(rows)): the gradient-stopped row max, 0 on
     rows whose classes are all masked."""
-    m = backend(xp).stop_gradient(row_max(xp, x, axis, keepdims=True))
+    m = row_max(xp, x, axis, keepdims=True)
+    m = xp.stop_gradient(m) if isinstance(xp, KernelNamespace) else backend(xp).stop_gradient(m)
     nonempty = m != -xp.inf
     return xp.where(nonempty, m, 0.0), nonempty
 
@@ -72,7 +74,7 @@ def row_max(xp: ModuleType, x: Any, axis: int, *, keepdims: bool = False) -> Any
     ``max`` of an empty array raises on NumPy/torch when ``axis`` is empty and on Dask
     for *any* empty array (its chunk-wise max does).
     """
-    if any(d == 0 for d in x.shape):
+    if 0 in tuple(x.shape):
         return xp.sum(x, axis=axis, keepdims=keepdims) - xp.inf
     return xp.max(x, axis=axis, keepdims=keepdims)
 
@@ -165,8 +167,17 @@ def softmax_fresh(xp: ModuleType, x: Any, m: Any, lse_s: Any) -> Any:
 def log_sum_exp_consume(xp: ModuleType, xs: Any, axis: int) -> Any:
     """:func:`log_sum_exp_shifted` of a fresh temporary ``xs``, which it overwrites
     (``exp`` in place) where the framework allows it."""
-    return _log_sum(xp, xp.sum(xp.unary_("exp", xs), axis=axis, keepdims=True))
+    se = xp.sum(xp.unary_("exp", xs), axis=axis, keepdims=True)
+    return xp.log(xp.where(se == 0, 1.0, se))
 
+
+
+def smoothed(xp: ModuleType, y: Any, x: Any, eps: float, axis: int) -> Any:
+    """Soft labels with label smoothing: ``(1-ε)·y + ε·m/K`` over the K unmasked classes
+    ``m`` of each row (``x != -inf``); a fully masked row gets ``(1-ε)·y``."""
+    unmasked = x != -xp.inf
+    K = xp.sum(xp.astype(unmasked, x.dtype), axis=axis, keepdims=True)
+    return (1.0 - eps) * y + xp.where(unmasked, eps / xp.where(K == 0, 1.0, K), 0.0)
 
 
 def arange_along(xp: ModuleType, n: int, axis: int, ndim: int, device: Any) -> Any:
@@ -201,7 +212,9 @@ def gather(xp: ModuleType, x: Any, idx: Any, axis: int) -> Any:
 def take_class(xp: ModuleType, table: Any, x: Any, idx: Any, axis: int) -> Any:
     """``table[idx]`` for a length-C table and in-range keepdims indices ``idx``."""
     if hasattr(xp, "take_along_axis"):
-        shape = tuple(-1 if d is None else d for d in idx.shape)
+        shape = tuple(idx.shape)
+        if None in shape:  # sizes unknown in a TensorFlow graph
+            shape = tuple(-1 if d is None else d for d in shape)
         flat = xp.reshape(idx, (-1,))
         return xp.reshape(xp.take(table, flat, axis=0), shape)
     return gather(xp, xp.broadcast_to(along(xp, table, axis, x.ndim), x.shape), idx, axis)
@@ -258,11 +271,22 @@ class _ElementKernel:
 class SoftStatic(NamedTuple):
     axis: int
     z_loss: float
+    label_smoothing: float = 0.0
+
+
+def _effective_labels(xp, x, y, arrays, st):
+    """``q = w·ỹ``: the caller's soft labels ``y``, smoothed over the unmasked classes and
+    times the class weights (``arrays = (class_weights,)``, or ``()``/``(None,)``)."""
+    q = smoothed(xp, y, x, st.label_smoothing, st.axis) if st.label_smoothing else y
+    cw = arrays[0] if arrays else None
+    return q if cw is None else q * along(xp, cw, st.axis, x.ndim)
 
 
 class SoftmaxXent(_RowKernel):
-    """``lse·Σq − Σ q·x (+ z·lse²)``; ``q`` are the effective labels (weights, smoothing
-    and masks already applied). d/dx = ``softmax·Σq − q``; d/dq = ``lse − x``.
+    """``lse·Σq − Σ q·x (+ z·lse²)`` with the effective labels ``q = w·ỹ`` (class weights
+    ``arrays = (w,)`` times the labels ``ỹ`` smoothed by ``st.label_smoothing``), built
+    inside the kernel so that autodiff saves the caller's labels, not ``q``.
+    d/dx = ``softmax·Σq − q``; d/dq = ``lse − x``, so d/dy = ``(1 − ε)·w·(lse − x)``.
 
     Full-size temporaries (eager torch/NumPy, in-place updates; N = logits size):
     forward 2 (``x − m``, then ``exp`` of it); backward 1
@@ -270,8 +294,9 @@ class SoftmaxXent(_RowKernel):
     elsewhere); ``grad_y`` 1 + a boolean.
     """
 
-    def forward(self, xp, x, q, arrays, st):
+    def forward(self, xp, x, y, arrays, st):
         ax = st.axis
+        q = _effective_labels(xp, x, y, arrays, st)
         m, nonempty = row_shift(xp, x, ax)
         xs = shifted_fresh(xp, x, m)
         fast = xp.inplace  # else: the where-free shift for the exp-sum (compilers)
@@ -291,25 +316,30 @@ class SoftmaxXent(_RowKernel):
         loss = xp.where(nonempty, raw, 0.0)
         return xp.squeeze(loss, axis=ax), (m, lse_s, k, sum_q)
 
-    def _res(self, xp, x, q, st, res):
+    def _res(self, xp, x, y, arrays, st, res):
         if res is None:
-            _, res = self.forward(xp, x, q, (), st)
+            _, res = self.forward(xp, x, y, arrays, st)
         return res
 
-    def grad_x(self, xp, x, q, arrays, st, res, g):
-        m, lse_s, k, sum_q = self._res(xp, x, q, st, res)
+    def grad_x(self, xp, x, y, arrays, st, res, g):
+        m, lse_s, k, sum_q = self._res(xp, x, y, arrays, st, res)
+        q = _effective_labels(xp, x, y, arrays, st)
         k = k * expand_g(xp, g, st.axis)
         coef = sum_q + 2.0 * st.z_loss * (m + lse_s) if st.z_loss else sum_q
         G = xp.imul(softmax_fresh(xp, x, m, lse_s), k * coef)
         return xp.isub_mul(G, q, k)
 
-    def grad_y(self, xp, x, q, arrays, st, res, g):
-        m, lse_s, k, _ = self._res(xp, x, q, st, res)
+    def grad_y(self, xp, x, y, arrays, st, res, g):
+        m, lse_s, k, _ = self._res(xp, x, y, arrays, st, res)
         k = k * expand_g(xp, g, st.axis)
+        if st.label_smoothing:  # dỹ/dy = 1 − ε
+            k = k * (1.0 - st.label_smoothing)
         # -log p = lse_s - (x - m), and 0 on masked classes (their labels carry no
         # gradient upstream): k·(lse_s − xs) computed as (xs − lse_s)·(−k)
         t = xp.fill_where_(xp.isub(shifted_fresh(xp, x, m), lse_s), x == -xp.inf, 0.0)
-        return xp.imul(t, -k)
+        t = xp.imul(t, -k)
+        cw = arrays[0] if arrays else None
+        return t if cw is None else xp.imul(t, along(xp, cw, st.axis, x.ndim))
 
 
 # -------------------------------------------------------------- integer-label softmax
@@ -343,7 +373,7 @@ class SparseSoftmaxXent(_RowKernel):
         ax, eps = st.axis, st.label_smoothing
         m, nonempty = row_shift(xp, x, ax)
         yk = xp.expand_dims(y, axis=ax)
-        a = _label_mass(xp, cw, x, yk, st)
+        a = 1.0 - st.label_smoothing if cw is None else _label_mass(xp, cw, x, yk, st)
         x_y = shifted(xp, gather(xp, x, yk, ax), m)  # O(rows)
         if eps:
             xs = shifted_fresh(xp, x, m)
@@ -379,8 +409,9 @@ class SparseSoftmaxXent(_RowKernel):
             _, res = self.forward(xp, x, y, arrays, st)
         m, lse_s, k, sum_q, b = res
         yk = xp.expand_dims(y, axis=ax)
-        a = _label_mass(xp, cw, x, yk, st)
-        k = k * expand_g(xp, g, ax)
+        a = 1.0 - st.label_smoothing if cw is None else _label_mass(xp, cw, x, yk, st)
+        if g is not None:
+            k = k * xp.expand_dims(g, axis=ax)
         coef = sum_q + 2.0 * st.z_loss * (m + lse_s) if st.z_loss else sum_q
         G = xp.imul(softmax_fresh(xp, x, m, lse_s), k * coef)
         G = xp.sub_at_(G, yk, k * a, ax, lambda: onehot_mask(xp, x, yk, ax))

@@ -75,7 +75,7 @@ def _raise_if_bad(xp: ModuleType, labels: Any, n_classes: int, ignore_index: Any
 
 
 def label_state(
-    xp: ModuleType, labels: Any, n_classes: int, ignore_index: Any, invalid: str, dtype: Any
+    xp: ModuleType, labels: Any, n_classes: int, ignore_index: Any, invalid: str, dtype: Any, *, be: Any = None
 ) -> tuple[Any, Any, Any]:
     """Return ``(safe_labels, keep, counted)`` for integer ``labels``.
 
@@ -87,7 +87,7 @@ def label_state(
         labels = _raise_if_bad(xp, labels, n_classes, ignore_index)
     in_range = (labels >= 0) & (labels < n_classes)
     safe = xp.where(in_range, labels, 0)
-    safe = backend(xp).index(safe)  # e.g. torch's gathers take int64 indices only
+    safe = (be or backend(xp)).index(safe)  # e.g. torch's gathers take int64 indices only
     ignored = None if ignore_index is None else labels == ignore_index
     if invalid == "raise":
         if ignored is None:

@@ -71,7 +71,7 @@ def reduce_loss(
 
 
 def _count(xp: ModuleType, loss: Any) -> Any:
-    shape = loss.shape
-    if all(d is not None for d in shape):
-        return math.prod([int(d) for d in shape])  # a list: a generator breaks torch.compile graphs
+    shape = tuple(loss.shape)
+    if None not in shape:
+        return math.prod(shape)
     return xp.sum(xp.ones_like(loss))  # unknown sizes at trace time (TensorFlow graphs)

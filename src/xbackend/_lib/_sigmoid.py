@@ -6,7 +6,6 @@ from types import ModuleType
 from typing import Any
 
 from xbackend._lib import _checks, _kernels
-from xbackend._backends import backend
 from xbackend._lib._dtypes import cast
 from xbackend._lib._inputs import quiet_numpy, check_mask, float_labels, prepare
 from xbackend._lib._reduce import prepare_weights, reduce_loss
@@ -138,7 +137,7 @@ def sigmoid_cross_entropy(
     if isinstance(pw, float):
         pw = xp.asarray(pw, dtype=ct, device=_kernels.device_of(xp, inp.x)) if pw != 1 else None
     # label smoothing (1 - eps)·z + eps/2 happens inside the kernel (saved: the labels, not a smoothed copy)
-    loss = backend(xp).apply_kernel(_kernels.SIGMOID_XENT, inp.x, z, (pw, mask), _kernels.SigmoidStatic(eps))
+    loss = inp.be.apply_kernel(_kernels.SIGMOID_XENT, inp.x, z, (pw, mask), _kernels.SigmoidStatic(eps))
     return reduce_loss(xp, loss, reduction=reduction, weights=w, mean_weight=mask_f, out_dtype=inp.out)
 
 
@@ -213,7 +212,7 @@ def sigmoid_focal_loss(
     mask, mask_f = _element_mask(xp, where, shape, ct)
     z = float_labels(xp, labels, shape, ct, allow_int=True)
     st = _kernels.SigmoidFocalStatic(g, a)
-    loss = backend(xp).apply_kernel(_kernels.SIGMOID_FOCAL, inp.x, z, (mask,), st)
+    loss = inp.be.apply_kernel(_kernels.SIGMOID_FOCAL, inp.x, z, (mask,), st)
     return reduce_loss(xp, loss, reduction=reduction, weights=w, mean_weight=mask_f, out_dtype=inp.out)
 
 

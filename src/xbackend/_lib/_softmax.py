@@ -6,7 +6,6 @@ from types import ModuleType
 from typing import Any
 
 from xbackend._lib import _checks, _chunked, _kernels
-from xbackend._backends import backend
 from xbackend._lib._dtypes import cast
 from xbackend._lib._inputs import quiet_numpy, apply_where, check_mask, class_vector, float_labels, prepare, row_shape
 from xbackend._lib._labels import label_state
@@ -20,11 +19,6 @@ __all__ = [
 ]
 
 
-def _nonempty(xp: ModuleType, x: Any, axis: int) -> Any:
-    """Rows with at least one unmasked class (for the ``"mean"`` denominator)."""
-    return _kernels.row_max(xp, x, axis) > -xp.inf
-
-
 def _n_classes(shape: tuple, axis: int) -> int:
     c = shape[axis]
     if c is None:
@@ -34,13 +28,16 @@ def _n_classes(shape: tuple, axis: int) -> int:
     return c
 
 
-def _check_sparse_labels(xp: ModuleType, labels: Any, shape: tuple, axis: int) -> None:
+def _check_sparse_labels(xp: ModuleType, labels: Any, shape: tuple, axis: int, expected: tuple) -> None:
+    """Integer ``labels`` of exactly ``expected`` = ``shape`` without ``axis``."""
     _checks.check_integer_labels(xp, labels)
-    expected = row_shape(shape, axis)
-    got = _checks.shape_of(labels)
-    if len(got) != len(expected) or any(
-        g != e and g is not None and e is not None for g, e in zip(got, expected)
-    ):
+    got = tuple(labels.shape) if isinstance(labels.shape, tuple) else _checks.shape_of(labels)
+    bad = len(got) != len(expected)
+    if not bad:
+        for g, e in zip(got, expected):
+            if g is not None and e is not None and g is not e and g != e:
+                bad = True
+    if bad:
         raise ValueError(
             f"labels with shape {got} do not match logits with shape {shape}: integer labels "
             f"must have the logits' shape without axis {axis}, i.e. {expected} (they do not broadcast)"
@@ -158,15 +155,15 @@ def softmax_cross_entropy(
     n_classes = _n_classes(shape, ax)
     cw = class_vector(xp, class_weights, n_classes, "class_weights", ct)
     w = prepare_weights(xp, weights, row_shape(shape, ax), ct)
-    rows = _chunked.rows_per_block(xp, inp.x, ax, ct, chunk_size)
+    rows = _chunked.plan(xp, inp.x, ax, ct, chunk_size)
     if rows is not None:  # row blocks: see xbackend._lib._chunked
         if where is not None:
             check_mask(xp, where, shape, "logits")
         y = float_labels(xp, labels, shape, labels.dtype, allow_int=False)  # checked, not cast
-        st = _kernels.SoftStatic(ax, zl)
+        st = _kernels.SoftStatic(ax, zl, eps)
         loss = _chunked.softmax_xent(
             xp, _kernels.SOFTMAX_XENT, st, inp.x, y, axis=ax, where=where, keep=None,
-            class_weights=cw, eps=eps, ct=ct, rows=rows,
+            class_weights=cw, ct=ct, rows=rows,
         )  # fmt: skip
         mw = None
         if reduction == "mean":
@@ -175,20 +172,12 @@ def softmax_cross_entropy(
         return reduce_loss(xp, loss, reduction=reduction, weights=w, mean_weight=mw, out_dtype=inp.out)
     x = apply_where(xp, cast(xp, inp.x, ct), where, shape)
     y = float_labels(xp, labels, shape, ct, allow_int=False)
-    q = y
-    if eps:
-        unmasked = x != -xp.inf
-        K = xp.sum(xp.astype(unmasked, ct), axis=ax, keepdims=True)
-        q = (1.0 - eps) * y + xp.where(unmasked, eps / xp.where(K == 0, 1.0, K), 0.0)
-    if cw is not None:
-        cwa = _kernels.along(xp, cw, ax, len(shape))
-        q = q * cwa
-    loss = backend(xp).apply_kernel(_kernels.SOFTMAX_XENT, x, q, (), _kernels.SoftStatic(ax, zl))
+    loss = inp.be.apply_kernel(_kernels.SOFTMAX_XENT, x, y, (cw,), _kernels.SoftStatic(ax, zl, eps))
     mean_weight = None
     if reduction == "mean":
-        mean_weight = _nonempty(xp, x, ax)
+        mean_weight = _kernels.row_max(xp, x, ax) > -xp.inf  # rows with an unmasked class
         if cw is not None:
-            mean_weight = xp.where(mean_weight, xp.sum(cwa * y, axis=ax), 0.0)
+            mean_weight = xp.where(mean_weight, xp.sum(_kernels.along(xp, cw, ax, len(shape)) * y, axis=ax), 0.0)
         else:
             mean_weight = xp.astype(mean_weight, ct)
     return reduce_loss(xp, loss, reduction=reduction, weights=w, mean_weight=mean_weight, out_dtype=inp.out)
@@ -307,35 +296,38 @@ def sparse_softmax_cross_entropy(
     )
     xp, shape, ct = inp.xp, inp.shape, inp.compute
     ax = _checks.normalize_axis(axis, len(shape))
-    _check_sparse_labels(xp, labels, shape, ax)
+    rshape = shape[:ax] + shape[ax + 1 :]
+    _check_sparse_labels(xp, labels, shape, ax, rshape)
     _checks.check_choice(invalid, "invalid", _checks.INVALID_POLICIES)
     if ignore_index is not None and (isinstance(ignore_index, bool) or not isinstance(ignore_index, int)):
         raise TypeError(f"ignore_index must be an int or None, got {ignore_index!r}")
-    eps = _checks.check_fraction(label_smoothing, "label_smoothing")
-    zl = _checks.check_nonnegative_number(z_loss, "z_loss")
+    eps = _checks.number_option(label_smoothing, "label_smoothing", _checks.check_fraction)
+    zl = _checks.number_option(z_loss, "z_loss", _checks.check_nonnegative_number)
     n_classes = _n_classes(shape, ax)
-    cw = class_vector(xp, class_weights, n_classes, "class_weights", ct)
-    w = prepare_weights(xp, weights, row_shape(shape, ax), ct)
-    y, keep, counted = label_state(xp, labels, n_classes, ignore_index, invalid, ct)
+    cw = None if class_weights is None else class_vector(xp, class_weights, n_classes, "class_weights", ct)
+    w = None if weights is None else prepare_weights(xp, weights, rshape, ct)
+    y, keep, counted = label_state(xp, labels, n_classes, ignore_index, invalid, ct, be=inp.be)
     st = _kernels.SparseStatic(ax, eps, zl)
-    rows = _chunked.rows_per_block(xp, inp.x, ax, ct, chunk_size)
+    rows = _chunked.plan(xp, inp.x, ax, ct, chunk_size)
     if rows is not None:  # row blocks: see xbackend._lib._chunked
         if where is not None:
             check_mask(xp, where, shape, "logits")
         x = inp.x
         loss = _chunked.softmax_xent(
             xp, _kernels.SPARSE_SOFTMAX_XENT, st, x, y, axis=ax, where=where, keep=keep,
-            class_weights=cw, eps=eps, ct=ct, rows=rows,
+            class_weights=cw, ct=ct, rows=rows,
         )  # fmt: skip
     else:
-        x = apply_where(xp, cast(xp, inp.x, ct), where, shape)
-        loss = backend(xp).apply_kernel(_kernels.SPARSE_SOFTMAX_XENT, x, y, (keep, cw), st)
+        x = cast(xp, inp.x, ct)
+        if where is not None:
+            x = apply_where(xp, x, where, shape)
+        loss = inp.be.apply_kernel(_kernels.SPARSE_SOFTMAX_XENT, x, y, (keep, cw), st)
     mean_weight = None
     if reduction == "mean":
         if rows is not None:
             mean_weight = _chunked.mean_weight(xp, x, where, None, None, ax, rows, ct)
         else:
-            mean_weight = _nonempty(xp, x, ax)
+            mean_weight = _kernels.row_max(xp, x, ax) > -xp.inf  # rows with an unmasked class
         if counted is not None:
             mean_weight = mean_weight & counted
         if cw is not None:
@@ -423,7 +415,8 @@ def softmax_focal_loss(
     inp = prepare(logits, labels, alpha_arr, weights, xp=xp, dtype=dtype, reduction=reduction)
     xp, shape, ct = inp.xp, inp.shape, inp.compute
     ax = _checks.normalize_axis(axis, len(shape))
-    _check_sparse_labels(xp, labels, shape, ax)
+    rshape = shape[:ax] + shape[ax + 1 :]
+    _check_sparse_labels(xp, labels, shape, ax, rshape)
     _checks.check_choice(invalid, "invalid", _checks.INVALID_POLICIES)
     if ignore_index is not None and (isinstance(ignore_index, bool) or not isinstance(ignore_index, int)):
         raise TypeError(f"ignore_index must be an int or None, got {ignore_index!r}")
@@ -436,10 +429,10 @@ def softmax_focal_loss(
     w = prepare_weights(xp, weights, row_shape(shape, ax), ct)
     y, keep, counted = label_state(xp, labels, n_classes, ignore_index, invalid, ct)
     st = _kernels.SoftmaxFocalStatic(ax, g, alpha_scalar)
-    loss = backend(xp).apply_kernel(_kernels.SOFTMAX_FOCAL, inp.x, y, (keep, av), st)
+    loss = inp.be.apply_kernel(_kernels.SOFTMAX_FOCAL, inp.x, y, (keep, av), st)
     mean_weight = None
     if reduction == "mean":
-        mean_weight = _nonempty(xp, inp.x, ax)
+        mean_weight = _kernels.row_max(xp, inp.x, ax) > -xp.inf  # rows with an unmasked class
         if counted is not None:
             mean_weight = mean_weight & counted
         mean_weight = xp.astype(mean_weight, ct)
