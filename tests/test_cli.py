@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import xbackend
 from xbackend import _cli
 from xbackend._cli import _detect, _explain, _report
 
@@ -33,7 +34,7 @@ LOSSES = (
 )
 CPU_FRAMEWORKS = [f for f in ("numpy", "array_api_strict", "torch", "jax", "tensorflow", "dask")
                   if importlib.util.find_spec(f) is not None]
-SRC = str(Path(_cli.__file__).resolve().parents[1])
+SRC = str(Path(xbackend.__file__).resolve().parents[1])
 
 
 def strict_json(text: str):

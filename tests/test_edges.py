@@ -5,7 +5,7 @@ fully masked rows, empty and fully ignored batches, NaN inputs, and tiny losses 
 cancelling formula flushes to 0. Every expected value here is written from the
 mathematics (or :func:`xbackend.testing._oracles.closed_form`, which is), never from the code
 under test. Where a framework's native loss is known to be wrong at an edge
-(DESIGN.md "Numerics"), the test says so and shows the native's number next to the
+the test says so and shows the native's number next to the
 exact one.
 """
 

@@ -280,7 +280,7 @@ def seed_tables(backends: list[str] | None, warn: Callable[[str], None]) -> tupl
         name = target.framework
         try:
             with _detect.quiet():
-                rows = _seed.seed_rows(name, _detect.converter(target, "float32"))
+                rows = _seed.seed_rows(_detect.converter(target, "float32"))
         except Exception as exc:  # a broken backend is reported, not a traceback
             warn(f"{name}: the seed example failed: {type(exc).__name__}: {exc}")
             continue

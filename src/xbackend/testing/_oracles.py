@@ -59,7 +59,7 @@ where=m)``                                                         (labels on un
 optax ``sigmoid_focal_loss(x, z, alpha=a, gamma=g)``               ``sigmoid_focal_loss(x, z, alpha=a, gamma=g)``
 =================================================================  ==============================================================================
 
-Natives known to be wrong (compare with :func:`closed_form` there, see DESIGN.md):
+Natives known to be wrong (compare with :func:`closed_form` there):
 torch's BCE-with-logits flushes small losses to 0 (``x=-30, z=0`` gives 0 in float32,
 not 9.36e-14); ``optax.softmax_cross_entropy`` and torch's probability ``cross_entropy``
 give NaN for a ``-inf`` logit with a zero label; TensorFlow's soft-label gradient is
@@ -894,7 +894,7 @@ register(
 )
 
 # ==================================================================== TensorFlow natives
-# Registered by the TensorFlow work (issue 3): tf.nn.sigmoid_cross_entropy_with_logits,
+# TensorFlow natives: tf.nn.sigmoid_cross_entropy_with_logits,
 # tf.nn.weighted_cross_entropy_with_logits, tf.nn.softmax_cross_entropy_with_logits,
 # tf.nn.sparse_softmax_cross_entropy_with_logits and the Keras 3 losses, each as
 # ``register(Native(key, "tensorflow", loss, fn, call, options=..., reductions=...))``
