@@ -121,6 +121,8 @@ def sigmoid_focal_loss(logits: Any, labels: Any, *, alpha: float | None = None, 
 def _class_axis(xp: Any, logits: Any, others: list, axis: Any) -> tuple[Any, list, int]:
     """optax's ``axis``: an int, or a tuple of axes flattened into one trailing axis."""
     if isinstance(axis, tuple):
+        if not axis or not all(isinstance(a, int) and not isinstance(a, bool) for a in axis):
+            raise ValueError(f"axis must be an int or a non-empty tuple of ints, got {axis!r}")
         return flatten_axes(xp, logits, axis), [None if o is None else flatten_axes(xp, o, axis) for o in others], -1
     if isinstance(axis, bool) or not isinstance(axis, int):
         raise ValueError(f"axis must be an int or a tuple of ints, got {type(axis).__name__} {axis!r}")
@@ -137,15 +139,18 @@ def _expand_where(xp: Any, where: Any, logits: Any, axis: Any) -> Any:
     return where
 
 
-def softmax_cross_entropy(logits: Any, labels: Any, axis: int | tuple[int, ...] = -1, where: Any = None) -> Any:
+def softmax_cross_entropy(
+    logits: Any, labels: Any, axis: int | tuple[int, ...] | None = -1, where: Any = None
+) -> Any:
     r"""``optax.softmax_cross_entropy`` on any backend.
 
     .. math::
 
         \ell = -\sum_{c:\ \mathrm{where}_c} y_c \log \mathrm{softmax}_{\mathrm{where}}(x)_c
 
-    along ``axis`` (an int or a tuple of axes). ``where`` (the logits' shape or the batch
-    shape) restricts the softmax and the sum to the selected classes: labels on
+    along ``axis``: an int, a tuple of axes (moved to the end in the given order and
+    merged into one class axis, C order) or ``None`` (every axis: one scalar loss), as in
+    optax. ``where`` (the logits' shape or the batch shape) restricts the softmax and the sum to the selected classes: labels on
     unselected classes are ignored, a fully unselected row gives 0. Computed by
     :func:`xbackend.softmax_cross_entropy`.
 
@@ -155,15 +160,15 @@ def softmax_cross_entropy(logits: Any, labels: Any, axis: int | tuple[int, ...] 
         Logits.
     labels : array
         Probability vectors along ``axis``, broadcastable to ``logits``.
-    axis : int or tuple of int
-        The class axis or axes.
+    axis : int, tuple of int or None
+        The class axis or axes; ``None`` means all of them.
     where : bool array, optional
         Classes (or rows) to include.
 
     Returns
     -------
     array
-        ``logits.shape`` without ``axis``.
+        ``logits.shape`` without ``axis`` (0-d for ``axis=None``).
 
     Notes
     -----
@@ -172,6 +177,8 @@ def softmax_cross_entropy(logits: Any, labels: Any, axis: int | tuple[int, ...] 
     with this function).
     """
     xp = array_namespace(logits, labels, where)
+    if axis is None:  # optax sums over every axis
+        axis = tuple(range(len(_checks.shape_of(logits))))
     where = _expand_where(xp, where, logits, axis)
     if where is not None:
         labels = xp.where(where, labels, 0.0)  # optax's sum skips unselected classes
