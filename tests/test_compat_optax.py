@@ -345,3 +345,18 @@ def test_dtype_float64_with_jax_x64_disabled_warns_nothing_from_xbackend_modules
     assert result["dtypes"] == ["float32"]  # JAX without x64 has no float64: the loss is float32
     ours = [w for w in result["warnings"] if w[0].startswith(src)]
     assert ours == [], ours
+
+
+@pytest.mark.parametrize("name", ["sigmoid_binary_cross_entropy", "sigmoid_focal_loss", "softmax_cross_entropy",
+                                  "softmax_cross_entropy_with_integer_labels", "safe_softmax_cross_entropy"])
+def test_python_lists_are_a_type_error_naming_the_argument(name):
+    """docs/compat.md: Python lists are a TypeError (optax itself accepts them via jnp.asarray)."""
+    fn = getattr(xo, name)
+    x, y = np.array([[1.0, 2.0, 0.5]]), (np.array([1]) if name.endswith("integer_labels") else np.array([[0.0, 1.0, 0.0]]))
+    with pytest.raises(TypeError, match=r"^logits must be an array, got a Python list"):
+        fn(x.tolist(), y)
+    with pytest.raises(TypeError, match=r"^labels must be an array, got a Python list"):
+        fn(x, y.tolist())
+    if name.startswith("softmax"):
+        with pytest.raises(TypeError, match=r"^where must be an array, got a Python list"):
+            fn(x, y, where=[[True, True, False]])

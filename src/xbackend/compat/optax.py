@@ -41,6 +41,12 @@ __all__ = [
 ]
 
 
+def _require_arrays(**named: Any) -> None:
+    """Python lists, tuples and scalars are a ``TypeError`` naming the argument."""
+    for name, value in named.items():
+        _checks.require_array(value, name)
+
+
 def _broadcast_logits(logits: Any, labels: Any) -> Any:
     """optax broadcasts ``logits`` and ``labels`` both ways; the core broadcasts labels only."""
     ls, ys = _checks.shape_of(logits), _checks.shape_of(labels)
@@ -80,6 +86,7 @@ def sigmoid_binary_cross_entropy(logits: Any, labels: Any) -> Any:
     Differences from optax (0.2.8): ``(x, z) = (-inf, 0)`` and ``(+inf, 1)`` give 0
     (optax: NaN); gradients at ``±inf`` are finite.
     """
+    _require_arrays(logits=logits, labels=labels)
     return _sigmoid_cross_entropy(_broadcast_logits(logits, labels), labels)
 
 
@@ -115,6 +122,7 @@ def sigmoid_focal_loss(logits: Any, labels: Any, *, alpha: float | None = None, 
     Differences from optax (0.2.8): exact at ``±inf`` logits (optax: NaN values for
     ``(-inf, 0)`` and ``(+inf, 1)``, NaN gradients at every ``±inf``).
     """
+    _require_arrays(logits=logits, labels=labels)
     return _sigmoid_focal_loss(_broadcast_logits(logits, labels), labels, gamma=gamma, alpha=alpha)
 
 
@@ -176,6 +184,7 @@ def softmax_cross_entropy(
     the row, even when its label is 0; optax's ``safe_softmax_cross_entropy`` agrees
     with this function).
     """
+    _require_arrays(logits=logits, labels=labels, **({} if where is None else {"where": where}))
     xp = array_namespace(logits, labels, where)
     if axis is None:  # optax sums over every axis
         axis = tuple(range(len(_checks.shape_of(logits))))
@@ -222,6 +231,7 @@ def softmax_cross_entropy_with_integer_labels(
     labels in ``[-C, 0)``: label -1 reads the last class); a label on a masked class
     gives ``inf`` (optax: ``logsumexp(x[where]) - x_y``, finite).
     """
+    _require_arrays(logits=logits, labels=labels, **({} if where is None else {"where": where}))
     xp = array_namespace(logits, labels, where)
     where = _expand_where(xp, where, logits, axis)
     logits, (where,), ax = _class_axis(xp, logits, [where], axis)
@@ -255,4 +265,5 @@ def safe_softmax_cross_entropy(logits: Any, labels: Any) -> Any:
     Differences from optax (0.2.8): a row whose logits are all ``-inf`` gives 0 (optax:
     NaN when its labels are not all 0).
     """
+    _require_arrays(logits=logits, labels=labels)
     return _softmax_cross_entropy(logits, labels, axis=-1)
