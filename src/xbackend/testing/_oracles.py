@@ -894,7 +894,7 @@ register(
 )
 
 # ==================================================================== TensorFlow natives
-# TensorFlow natives: tf.nn.sigmoid_cross_entropy_with_logits,
+# The TensorFlow natives: tf.nn.sigmoid_cross_entropy_with_logits,
 # tf.nn.weighted_cross_entropy_with_logits, tf.nn.softmax_cross_entropy_with_logits,
 # tf.nn.sparse_softmax_cross_entropy_with_logits and the Keras 3 losses, each as
 # ``register(Native(key, "tensorflow", loss, fn, call, options=..., reductions=...))``
