@@ -323,9 +323,6 @@ print(json.dumps({"dtypes": sorted(set(dtypes)),
 """
 
 
-@pytest.mark.xfail(strict=True, reason="xbackend/_lib/_dtypes.py passes dtype=float64 to astype unchanged when "
-                   "JAX x64 is disabled, so JAX warns from inside xbackend (49 warnings at _dtypes.py:35, "
-                   "_labels.py:121, _softmax.py); the fix is in _lib (canonicalise the requested dtype once)")
 def test_dtype_float64_with_jax_x64_disabled_warns_nothing_from_xbackend_modules():
     import json
     import os

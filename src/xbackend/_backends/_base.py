@@ -162,6 +162,10 @@ class Backend:
 
         return array_api_compat.device(x)
 
+    def canonical_dtype(self, dtype: Any) -> Any:
+        """The dtype the framework will actually use for a requested ``dtype=``."""
+        return dtype
+
     def index(self, labels: Any) -> Any:
         """Integer labels in the dtype the framework's gathers take."""
         return labels

@@ -74,6 +74,11 @@ class JaxBackend(Backend):
         arrays = tuple(None if a is None else jax.lax.stop_gradient(a) for a in arrays)
         return _wrapped(kernel, static, self.functional)(x, y, arrays)
 
+    def canonical_dtype(self, dtype: Any) -> Any:
+        # float64 without x64 is float32: say so once here instead of letting every
+        # astype in the library warn about the truncation
+        return jax.dtypes.canonicalize_dtype(dtype)
+
     def stop_gradient(self, x: Any) -> Any:
         return jax.lax.stop_gradient(x)
 

@@ -75,10 +75,14 @@ def prepare(
             arrays.append(o)
     xp = array_namespace(*arrays, xp=xp)
     _checks.check_real_floating(xp, first, name)
-    out = first.dtype if dtype is None else out_dtype(xp, first.dtype, dtype)
+    be = backend(xp)
+    if dtype is None:
+        out = first.dtype
+    else:
+        out = dtype = be.canonical_dtype(out_dtype(xp, first.dtype, dtype))
     ct = compute_dtype(xp, first.dtype, dtype)
     x = cast(xp, first, ct) if cast_first else first
-    return Inputs(xp, x, ct, out, _checks.shape_of(first), backend(xp))
+    return Inputs(xp, x, ct, out, _checks.shape_of(first), be)
 
 
 def apply_where(xp: ModuleType, x: Any, where: Any, shape: tuple) -> Any:
