@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -55,6 +55,10 @@ class KernelNamespace:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} of {self.__name__}>"
+
+    if TYPE_CHECKING:  # the namespace's functions, copied in by __init__
+
+        def __getattr__(self, name: str) -> Any: ...
 
     # ------------------------------------------------------------ in-place helpers
     def unary_(self, name: str, t: Any) -> Any:

@@ -70,7 +70,7 @@ def quiet() -> Iterator[None]:
     Python warnings are silenced."""
     fd: int | None = 2  # C++ logs go to the descriptor, whatever sys.stderr is
     try:
-        os.fstat(fd)
+        os.fstat(2)
         sys.stderr.flush()
     except (AttributeError, OSError, ValueError):
         fd = None

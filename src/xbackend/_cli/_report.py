@@ -76,7 +76,7 @@ class Progress:
         self._label = label
         if not self.enabled:
             return
-        if self._rich is not None:
+        if self._rich is not None and self._task is not None:
             self._rich.update(self._task, completed=self.done, description=label[:40])
             return
         width = 30
@@ -88,7 +88,7 @@ class Progress:
     def close(self) -> None:
         if not self.enabled:
             return
-        if self._rich is not None:
+        if self._rich is not None and self._task is not None:
             self._rich.update(self._task, completed=self.total)
             self._rich.stop()
         else:

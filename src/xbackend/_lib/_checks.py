@@ -101,7 +101,7 @@ def check_broadcasts_to(shape: tuple, target: tuple, name: str, target_name: str
     except ValueError:
         result = None
     bad = result is None or len(shape) > len(target)
-    if not bad:
+    if result is not None and not bad:
         for r, t in zip(result, target):
             if r is not None and t is not None and r is not t and r != t:
                 bad = True
