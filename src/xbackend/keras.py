@@ -25,21 +25,20 @@ size 1 are matched as Keras' own losses match them (``squeeze_or_expand_to_same_
 ``Dense(1)`` logits ``(N, 1)`` with labels ``(N,)`` are a binary classifier, and integer
 labels ``(N, 1)`` go with logits ``(N, C)``.
 
-=============================  ==============================================  =====================================
-class                          per-sample loss (``call``)                      Keras counterpart
-=============================  ==============================================  =====================================
-``SigmoidCrossEntropy``        mean over the last axis of                      ``BinaryCrossentropy(from_logits=True)``
+=============================  ==============================================================  ===================================================
+class                          per-sample loss (``call``)                                      Keras counterpart
+=============================  ==============================================================  ===================================================
+``SigmoidCrossEntropy``        mean over the last axis of                                      ``BinaryCrossentropy(from_logits=True)``
                                :func:`xbackend.sigmoid_cross_entropy`
-``SigmoidFocalLoss``           mean over the last axis of                      ``BinaryFocalCrossentropy(from_logits=True)``
+``SigmoidFocalLoss``           mean over the last axis of                                      ``BinaryFocalCrossentropy(from_logits=True)``
                                :func:`xbackend.sigmoid_focal_loss`
-``SoftmaxCrossEntropy``        :func:`xbackend.softmax_cross_entropy`          ``CategoricalCrossentropy(from_logits=True)``
-``SparseSoftmaxCrossEntropy``  :func:`xbackend.sparse_softmax_cross_entropy`   ``SparseCategoricalCrossentropy(from_logits=True)``
-``SoftmaxFocalLoss``           :func:`xbackend.softmax_focal_loss`             ``CategoricalFocalCrossentropy(from_logits=True)``
-                               (integer labels)                                on one-hot labels (``alpha=None`` = Keras' ``alpha=1.0``)
-``CategoricalFocalLoss``       :func:`xbackend.compat.keras.                   ``CategoricalFocalCrossentropy(from_logits=True)``
-                               categorical_focal_crossentropy`
+``SoftmaxCrossEntropy``        :func:`xbackend.softmax_cross_entropy`                          ``CategoricalCrossentropy(from_logits=True)``
+``SparseSoftmaxCrossEntropy``  :func:`xbackend.sparse_softmax_cross_entropy`                   ``SparseCategoricalCrossentropy(from_logits=True)``
+``SoftmaxFocalLoss``           :func:`xbackend.softmax_focal_loss` (integer labels)            ``CategoricalFocalCrossentropy(from_logits=True)``
+                                                                                               on one-hot labels (``alpha=None`` = ``alpha=1.0``)
+``CategoricalFocalLoss``       :func:`xbackend.compat.keras.categorical_focal_crossentropy`    ``CategoricalFocalCrossentropy(from_logits=True)``
                                (one-hot or soft labels)
-=============================  ==============================================  =====================================
+=============================  ==============================================================  ===================================================
 
 Constructor options (all JSON-serialisable Python values):
 
