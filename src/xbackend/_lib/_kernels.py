@@ -664,8 +664,108 @@ class SoftmaxFocal(_RowKernel):
         return None
 
 
+
+# ------------------------------------------------------ softmax focal, soft labels
+
+
+class SoftFocalStatic(NamedTuple):
+    axis: int
+    gamma: float
+    alpha: float | None  # a scalar alpha; a per-class alpha travels in `arrays`
+    label_smoothing: float = 0.0
+    sparse: bool = False  # y holds in-range class indices (one-hot built here), not soft labels
+
+
+class SoftFocal(_RowKernel):
+    """Keras' categorical focal form with soft labels, in log space:
+    ``ℓ = −Σ_c α_c·ỹ_c·(1 − p_c)^γ·log p_c``, with ``log p = x − lse`` and
+    ``1 − p = −expm1(log p)``; ``ỹ`` the labels smoothed over the unmasked classes
+    (:func:`smoothed`; a one-hot of ``y`` when ``st.sparse``), ``α_c`` a per-class vector
+    (``arrays = (keep, alpha_per_class)``) or the scalar ``st.alpha``.
+
+    With ``q_c = α_c·ỹ_c`` and ``f(L) = −(1 − e^L)^γ·L`` (so ``ℓ = Σ_c q_c f(log p_c)``):
+    ``f'(L) = −F`` with ``F = u^γ·(1 − γ·p·L/u)``, ``u = 1 − p`` -- the factor of
+    :class:`SoftmaxFocal`, finite for every γ >= 0 (``L/u → −1`` as ``p → 1``). Since
+    ``∂L_c/∂x_j = δ_cj − p_j``, d/dx = ``softmax·Σ_c w_c − w`` with ``w = q·F`` (the
+    soft-label cross-entropy gradient with ``q`` replaced by ``w``); d/dy =
+    ``(1 − ε)·α·f(log p)`` (0 on masked classes). Unsmoothed one-hot labels give
+    :class:`SoftmaxFocal`'s loss. A masked class (``−inf``) has ``F = 1``; a label on it
+    gives ``+inf`` with a finite gradient.
+
+    Full-size temporaries: a few (log p, 1 − p, its power, the product with q); this
+    kernel is not on a memory-critical path (used with label smoothing or soft labels).
+    """
+
+    def _q(self, xp, x, y, arrays, st):
+        _, av = arrays
+        ax = st.axis
+        if st.sparse:
+            yv = xp.astype(onehot_mask(xp, x, xp.expand_dims(y, axis=ax), ax), x.dtype)
+        else:
+            yv = y
+        q = smoothed(xp, yv, x, st.label_smoothing, ax) if st.label_smoothing else yv
+        if av is not None:
+            return q * along(xp, av, ax, x.ndim)
+        return q if st.alpha is None else q * st.alpha
+
+    def _logp(self, xp, x, m, lse_s):
+        # ≤ 0 also after rounding (1 − p must not go negative under a fractional power)
+        return xp.minimum(shifted(xp, x, m) - lse_s, 0.0)
+
+    def _f(self, xp, logp, st):
+        """``−(1 − p)^γ·log p`` per class (``+inf`` on masked classes)."""
+        return -logp if not st.gamma else (-xp.expm1(logp)) ** st.gamma * (-logp)
+
+    def forward(self, xp, x, y, arrays, st):
+        keep, _ = arrays
+        ax = st.axis
+        m, nonempty = row_shift(xp, x, ax)
+        lse_s = nan_rows(xp, log_sum_exp_of(xp, x, m, ax), m)
+        f = self._f(xp, self._logp(xp, x, m, lse_s), st)
+        raw = xp.sum(mul0(f, self._q(xp, x, y, arrays, st), xp), axis=ax, keepdims=True)
+        k = _row_factor(xp, keep if st.sparse else None, nonempty, x.dtype, ax)
+        loss = xp.where(k == 0, 0.0, k * raw)
+        return xp.squeeze(loss, axis=ax), (m, lse_s, k)
+
+    def _res(self, xp, x, y, arrays, st, res):
+        if res is None:
+            _, res = self.forward(xp, x, y, arrays, st)
+        return res
+
+    def grad_x(self, xp, x, y, arrays, st, res, g):
+        ax = st.axis
+        m, lse_s, k = self._res(xp, x, y, arrays, st, res)
+        logp = self._logp(xp, x, m, lse_s)
+        p = xp.exp(logp)
+        q = self._q(xp, x, y, arrays, st)
+        if st.gamma:
+            u = -xp.expm1(logp)
+            r = xp.where(u > 0, logp / xp.where(u > 0, u, 1.0), -1.0)
+            w = q * ((u**st.gamma) * (1.0 - st.gamma * mul0(r, p, xp)))
+        else:
+            w = q
+        kg = k * expand_g(xp, g, ax)
+        return (p * xp.sum(w, axis=ax, keepdims=True) - w) * kg
+
+    def grad_y(self, xp, x, y, arrays, st, res, g):
+        if st.sparse:  # integer labels: never called
+            return None
+        _, av = arrays
+        ax = st.axis
+        m, lse_s, k = self._res(xp, x, y, arrays, st, res)
+        f = xp.where(x == -xp.inf, 0.0, self._f(xp, self._logp(xp, x, m, lse_s), st))
+        c = k * expand_g(xp, g, ax)
+        if st.label_smoothing:  # dỹ/dy = 1 − ε
+            c = c * (1.0 - st.label_smoothing)
+        if av is not None:
+            f = f * along(xp, av, ax, x.ndim)
+        elif st.alpha is not None:
+            c = c * st.alpha
+        return f * c
+
 SOFTMAX_XENT = SoftmaxXent()
 SPARSE_SOFTMAX_XENT = SparseSoftmaxXent()
 SIGMOID_XENT = SigmoidXent()
 SIGMOID_FOCAL = SigmoidFocal()
 SOFTMAX_FOCAL = SoftmaxFocal()
+SOFT_FOCAL = SoftFocal()

@@ -349,6 +349,7 @@ def softmax_focal_loss(
     alpha: Any = None,
     ignore_index: int | None = None,
     weights: Any = None,
+    label_smoothing: float = 0.0,
     reduction: str = "none",
     invalid: str = "nan",
     dtype: Any = None,
@@ -366,6 +367,17 @@ def softmax_focal_loss(
     :math:`\gamma \ge 0` (``gamma=0`` is the cross-entropy). The gradient is analytic:
     :math:`\alpha_y F\,(\mathrm{softmax}(x) - \mathrm{onehot}(y))` with
     :math:`F = (1-p_y)^\gamma\,(1 - \gamma\,p_y \log p_y / (1-p_y))`.
+
+    With ``label_smoothing`` :math:`\varepsilon > 0` the label becomes the soft target
+    :math:`\tilde y = (1-\varepsilon)\,\mathrm{onehot}(y) + \varepsilon\,m/K` over the
+    :math:`K` unmasked classes :math:`m`, and the loss is Keras' categorical focal form
+
+    .. math::
+
+        \ell = -\sum_c \alpha_c\,\tilde y_c\,(1 - p_c)^\gamma \log p_c
+
+    (same log-space evaluation; gradient :math:`\mathrm{softmax}(x)\sum_c w_c - w` with
+    :math:`w_c = \alpha_c \tilde y_c F_c`, finite for every :math:`\gamma \ge 0`).
 
     Native semantics reproduced: Keras' ``CategoricalFocalCrossentropy`` (with one-hot
     labels, ``alpha`` as a scalar) and the per-class ``alpha`` of detection codebases.
@@ -387,6 +399,10 @@ def softmax_focal_loss(
         Rows with this label give 0 and are not counted by ``"mean"``.
     weights : array, optional
         Per-example weights broadcastable to the unreduced loss.
+    label_smoothing : float
+        :math:`\varepsilon \in [0, 1]`, spread over the K unmasked classes (Keras'
+        ``CategoricalFocalCrossentropy(label_smoothing=...)`` on one-hot labels, which
+        spreads over all C classes: the same without masked classes).
     reduction : {"none", "sum", "mean", "sum_over_batch_size"}
         See :mod:`xbackend._lib._reduce`.
     invalid : {"nan", "raise"}
@@ -421,6 +437,7 @@ def softmax_focal_loss(
     if ignore_index is not None and (isinstance(ignore_index, bool) or not isinstance(ignore_index, int)):
         raise TypeError(f"ignore_index must be an int or None, got {ignore_index!r}")
     g = _checks.check_nonnegative_number(gamma, "gamma")
+    eps = _checks.number_option(label_smoothing, "label_smoothing", _checks.check_fraction)
     n_classes = _n_classes(shape, ax)
     alpha_scalar = None
     if alpha_arr is None and alpha is not None:
@@ -428,8 +445,12 @@ def softmax_focal_loss(
     av = class_vector(xp, alpha_arr, n_classes, "alpha", ct)
     w = prepare_weights(xp, weights, row_shape(shape, ax), ct)
     y, keep, counted = label_state(xp, labels, n_classes, ignore_index, invalid, ct)
-    st = _kernels.SoftmaxFocalStatic(ax, g, alpha_scalar)
-    loss = inp.be.apply_kernel(_kernels.SOFTMAX_FOCAL, inp.x, y, (keep, av), st)
+    if eps:  # soft targets: the categorical focal kernel on the one-hot of y
+        st = _kernels.SoftFocalStatic(ax, g, alpha_scalar, eps, True)
+        loss = inp.be.apply_kernel(_kernels.SOFT_FOCAL, inp.x, y, (keep, av), st)
+    else:
+        st = _kernels.SoftmaxFocalStatic(ax, g, alpha_scalar)
+        loss = inp.be.apply_kernel(_kernels.SOFTMAX_FOCAL, inp.x, y, (keep, av), st)
     mean_weight = None
     if reduction == "mean":
         mean_weight = _kernels.row_max(xp, inp.x, ax) > -xp.inf  # rows with an unmasked class
@@ -437,6 +458,36 @@ def softmax_focal_loss(
             mean_weight = mean_weight & counted
         mean_weight = xp.astype(mean_weight, ct)
     return reduce_loss(xp, loss, reduction=reduction, weights=w, mean_weight=mean_weight, out_dtype=inp.out)
+
+
+@quiet_numpy
+def _soft_focal(
+    logits: Any, labels: Any, /, *, axis: int = -1, gamma: float = 2.0, alpha: Any = None,
+    label_smoothing: float = 0.0,
+) -> Any:
+    r"""Private: the categorical focal loss with soft (or one-hot) labels, per row.
+
+    :math:`\ell = -\sum_c \alpha_c\,\tilde y_c\,(1-p_c)^\gamma \log p_c` in log space,
+    :math:`\tilde y = (1-\varepsilon)\,y + \varepsilon\,m/K` over the K unmasked classes;
+    ``alpha`` None, a number or a length-C array. Used by
+    :func:`xbackend.compat.keras.categorical_focal_crossentropy`; the result is
+    ``logits.shape`` without ``axis`` (no reduction). Gradients flow to logits and labels.
+    """
+    alpha_arr = None if alpha is None or isinstance(alpha, (int, float)) else alpha
+    inp = prepare(logits, labels, alpha_arr, xp=None, dtype=None, reduction="none")
+    xp, shape, ct = inp.xp, inp.shape, inp.compute
+    ax = _checks.normalize_axis(axis, len(shape))
+    g = _checks.check_nonnegative_number(gamma, "gamma")
+    eps = _checks.number_option(label_smoothing, "label_smoothing", _checks.check_fraction)
+    n_classes = _n_classes(shape, ax)
+    alpha_scalar = None
+    if alpha_arr is None and alpha is not None:
+        alpha_scalar = _checks.check_nonnegative_number(alpha, "alpha")
+    av = class_vector(xp, alpha_arr, n_classes, "alpha", ct)
+    y = float_labels(xp, labels, shape, ct, allow_int=False)
+    st = _kernels.SoftFocalStatic(ax, g, alpha_scalar, eps, False)
+    loss = inp.be.apply_kernel(_kernels.SOFT_FOCAL, inp.x, y, (None, av), st)
+    return reduce_loss(xp, loss, reduction="none", out_dtype=inp.out)
 
 
 @quiet_numpy
