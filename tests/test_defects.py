@@ -79,3 +79,107 @@ def test_compiled_cache_keys_bool_and_int_apart():
     g(np.zeros(2), (1, True))
     g(np.zeros(2), (1, 1))
     assert seen == [bool, int, tuple, tuple]
+
+
+# ------------------------------------------------------------------------- 3. devices
+
+#: (loss, keyword of the misplaced array, how to build it from (xp-array maker, device))
+_DEVICE_CASES = {
+    "sigmoid_cross_entropy": ("float", ["labels", "weights", "where", "pos_weight"]),
+    "sigmoid_focal_loss": ("float", ["labels", "weights", "where"]),
+    "binary_cross_entropy": ("float", ["labels", "weights"]),
+    "softmax_cross_entropy": ("soft", ["labels", "weights", "where", "class_weights"]),
+    "categorical_cross_entropy": ("soft", ["labels", "weights"]),
+    "sparse_softmax_cross_entropy": ("int", ["labels", "weights", "where", "class_weights"]),
+    "softmax_focal_loss": ("int", ["labels", "weights", "alpha"]),
+}
+_DEVICE_PARAMS = [(f, a) for f, (_, args) in _DEVICE_CASES.items() for a in args]
+
+
+def _device_call(fn_name: str, arg: str, make, dev_x, dev_other):
+    """Call ``fn_name`` with every array on ``dev_x`` except ``arg`` on ``dev_other``.
+    ``make(np_array, device)`` builds an array of the framework under test."""
+    kind, _ = _DEVICE_CASES[fn_name]
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0.1, 0.9, size=(N, C))
+    if kind == "int":
+        arrays = {"labels": np.array([0, 1, 2]), "weights": np.ones(N)}
+    elif kind == "soft":
+        arrays = {"labels": np.eye(C)[[0, 1, 2]], "weights": np.ones(N)}
+    else:
+        arrays = {"labels": np.eye(C)[[0, 1, 2]], "weights": np.ones((N, C))}
+    arrays.update(where=np.ones((N, C), dtype=bool), class_weights=np.ones(C), pos_weight=np.ones(C),
+                  alpha=np.ones(C))  # fmt: skip
+    kw = {arg: make(arrays[arg], dev_other)}
+    labels = kw.pop("labels", None)
+    if labels is None:
+        labels = make(arrays["labels"], dev_x)
+    return getattr(xb, fn_name)(make(x, dev_x), labels, **kw)
+
+
+@pytest.mark.parametrize("fn_name,arg", _DEVICE_PARAMS)
+def test_torch_meta_array_next_to_cpu_logits_is_a_valueerror_naming_both_devices(fn_name, arg):
+    """Before: labels on ``meta`` were silently read as 0 (an in-place update on ``meta``
+    does nothing) or failed deep inside torch."""
+    torch = require("torch")
+    first = "probs" if fn_name in ("binary_cross_entropy", "categorical_cross_entropy") else "logits"
+    with pytest.raises(ValueError, match=rf"two different devices: {arg} is on meta but {first} is on cpu"):
+        _device_call(fn_name, arg, lambda a, d: torch.asarray(a, device=d), "cpu", "meta")
+    # and the other way round
+    with pytest.raises(ValueError, match=rf"{arg} is on cpu but {first} is on meta"):
+        _device_call(fn_name, arg, lambda a, d: torch.asarray(a, device=d), "meta", "cpu")
+
+
+@pytest.mark.parametrize("fn_name,arg", _DEVICE_PARAMS)
+def test_array_api_strict_second_device_is_a_valueerror_naming_both_devices(fn_name, arg):
+    xs = require("array_api_strict")
+
+    def make(a, d):
+        return xs.asarray(a, device=xs.Device(d))
+
+    with pytest.raises(ValueError, match=rf"{arg} is on .*device1.* but .* is on .*CPU_DEVICE"):
+        _device_call(fn_name, arg, make, "CPU_DEVICE", "device1")
+
+
+@pytest.mark.parametrize("fn_name,arg", _DEVICE_PARAMS)
+def test_torch_cuda_array_next_to_cpu_logits_is_a_valueerror(fn_name, arg):
+    torch = require("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    with pytest.raises(ValueError, match=rf"{arg} is on cuda:0 but .* is on cpu"):
+        _device_call(fn_name, arg, lambda a, d: torch.asarray(a, device=d), "cpu", "cuda:0")
+
+
+@pytest.mark.parametrize("fn_name,arg", _DEVICE_PARAMS)
+def test_same_device_arrays_pass_the_device_check(fn_name, arg, backend):
+    """Committed JAX arrays on one device, TensorFlow tensors, array-api-strict's second
+    device, torch's meta: one device is fine (the result stays there)."""
+    fw = backend.framework
+    if fw == "array_api_strict":
+        import array_api_strict as xs
+
+        def make(a, d):
+            return xs.asarray(a, device=xs.Device("device1"))
+    elif fw == "jax":
+        import jax
+
+        def make(a, d):
+            return jax.device_put(np.asarray(a), jax.devices("cpu")[0])  # committed
+    else:
+
+        def make(a, d):
+            return backend.asarray(a, "int32" if fw == "tensorflow" and a.dtype.kind == "i" else None)
+
+    out = _device_call(fn_name, arg, make, None, None)
+    want = (N, C) if _DEVICE_CASES[fn_name][0] == "float" else (N,)
+    assert backend.to_numpy(out).shape == want
+
+
+def test_jax_device_check_is_skipped_for_traced_values():
+    require("jax")
+    import jax
+    import jax.numpy as jnp
+
+    f = jax.jit(lambda x, y, w: xb.sparse_softmax_cross_entropy(x, y, weights=w))
+    out = f(jnp.zeros((N, C)), jnp.asarray([0, 1, 2]), jax.device_put(jnp.ones(N), jax.devices()[0]))
+    np.testing.assert_allclose(np.asarray(out), np.log(C), rtol=1e-6)

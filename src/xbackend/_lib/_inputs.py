@@ -6,12 +6,13 @@ import functools
 from types import ModuleType
 from typing import Any, Callable, NamedTuple, TypeVar
 
+import array_api_compat
 import numpy as np
 
 from xbackend._lib import _checks
 from xbackend._lib._compiled import _is_array, compiled
 from xbackend._lib._dtypes import cast, compute_dtype, out_dtype
-from xbackend._backends import array_namespace
+from xbackend._backends import array_namespace, framework_name
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -84,11 +85,14 @@ def prepare(
     reduction: str,
     name: str = "logits",
     cast_first: bool = True,
+    names: tuple[str, ...] = (),
 ) -> Inputs:
-    """Common checks: arrays, one namespace, real floating ``first``, ``reduction``, ``dtype``.
+    """Common checks: arrays, one namespace, one device, real floating ``first``,
+    ``reduction``, ``dtype``.
 
     ``cast_first=False`` leaves ``Inputs.x`` in its own dtype (the chunked path casts
-    block by block instead of copying the whole array).
+    block by block instead of copying the whole array). ``names`` names ``others`` (for
+    the device error).
     """
     _checks.require_array(first, name)
     _checks.require_array(labels, "labels")
@@ -97,10 +101,71 @@ def prepare(
     # knows the argument's name (class_weights, weights, where, ...).
     others = tuple(o for o in others if not isinstance(o, (list, tuple)))
     xp = array_namespace(first, labels, *others, xp=xp)
+    check_devices(xp, first, name, ((labels, "labels"),) + tuple(zip(others, names + ("array",) * len(others))))
     _checks.check_real_floating(xp, first, name)
     out = out_dtype(xp, first.dtype, dtype)
     ct = compute_dtype(xp, first.dtype, dtype)
     return Inputs(xp, cast(xp, first, ct) if cast_first else first, ct, out, _checks.shape_of(first))
+
+
+# ------------------------------------------------------------------------------- devices
+# (the framework-specific lines are _device_key's; the rest is generic)
+
+
+def _device_key(fw: str, x: Any) -> Any:
+    """A cheap comparable identity of ``x``'s device (no host sync), or None: not checked.
+
+    torch: the ``device`` attribute (``array_api_compat.device``'s cached type checks make
+    ``torch.compile`` warn). JAX: the set of devices of a *committed* array (a sharded
+    array's ``device`` is its sharding, and labels may be sharded differently on the same
+    devices; uncommitted arrays follow the others, as JAX moves them); tracers have none.
+    TensorFlow: the tensor's device string (empty for symbolic tensors).
+    """
+    if fw == "torch":
+        return x.device
+    if fw == "jax":
+        import jax
+
+        if isinstance(x, jax.core.Tracer) or not getattr(x, "committed", False):
+            return None
+        return frozenset(x.devices())
+    if fw == "tensorflow":
+        try:
+            d = x.device
+        except AttributeError:  # symbolic tensors in some TF versions
+            return None
+        return d or None
+    return array_api_compat.device(x)
+
+
+def check_devices(xp: ModuleType, first: Any, name: str, others: tuple) -> None:
+    """Every array of ``others`` (``(array, name)`` pairs; non-arrays skipped) must be on
+    ``first``'s device: :class:`ValueError` naming both devices, before any computation.
+
+    A framework would otherwise move, refuse or -- torch's ``meta`` device, whose in-place
+    updates do nothing -- silently misuse the other array.
+    """
+    fw = framework_name(xp)
+    if fw in ("numpy", "dask"):  # one device ("cpu") by construction
+        return
+    ref = _device_key(fw, first)
+    if ref is None:
+        return
+    for a, what in others:
+        if not _is_array(a):
+            continue
+        d = _device_key(fw, a)
+        if d is not None and d != ref:
+            raise ValueError(
+                f"arrays on two different devices: {what} is on {_device_name(fw, d)} but "
+                f"{name} is on {_device_name(fw, ref)}; move {what} to the device of {name} first"
+            )
+
+
+def _device_name(fw: str, key: Any) -> str:
+    if fw == "jax":
+        return str(sorted(str(d) for d in key)) if len(key) > 1 else str(next(iter(key)))
+    return repr(str(key)) if fw == "tensorflow" else str(key)
 
 
 def apply_where(xp: ModuleType, x: Any, where: Any, shape: tuple) -> Any:

@@ -128,7 +128,10 @@ def sigmoid_cross_entropy(
     array([9.35762297e-14, 6.93147181e-01, 9.35762297e-14])
     """
     pw_arr = None if pos_weight is None or isinstance(pos_weight, (int, float)) else pos_weight
-    inp = prepare(logits, labels, pw_arr, weights, where, xp=xp, dtype=dtype, reduction=reduction)
+    inp = prepare(
+        logits, labels, pw_arr, weights, where, xp=xp, dtype=dtype, reduction=reduction,
+        names=("pos_weight", "weights", "where"),
+    )  # fmt: skip
     xp, shape, ct = inp.xp, inp.shape, inp.compute
     eps = _checks.check_fraction(label_smoothing, "label_smoothing")
     pw = _pos_weight(xp, pos_weight, shape, ct)
@@ -205,7 +208,9 @@ def sigmoid_focal_loss(
     ``(+inf, 0)`` give ``+inf`` with gradient :math:`\mp\alpha_t` (:math:`\mp 1` without
     ``alpha``). Elements masked by ``where`` give 0 with gradient 0.
     """
-    inp = prepare(logits, labels, weights, where, xp=xp, dtype=dtype, reduction=reduction)
+    inp = prepare(
+        logits, labels, weights, where, xp=xp, dtype=dtype, reduction=reduction, names=("weights", "where")
+    )
     xp, shape, ct = inp.xp, inp.shape, inp.compute
     g = _checks.check_nonnegative_number(gamma, "gamma")
     a = None if alpha is None else _checks.check_fraction(alpha, "alpha")
@@ -282,7 +287,9 @@ def binary_cross_entropy(
     hide them); other probabilities outside :math:`[\epsilon, 1-\epsilon]` (0, 1, ±inf)
     are clipped: a finite loss with a zero gradient.
     """
-    inp = prepare(probs, labels, weights, xp=xp, dtype=dtype, reduction=reduction, name="probs")
+    inp = prepare(
+        probs, labels, weights, xp=xp, dtype=dtype, reduction=reduction, name="probs", names=("weights",)
+    )
     xp, shape, ct = inp.xp, inp.shape, inp.compute
     e = clip_eps(xp, eps, probs.dtype)
     w = prepare_weights(xp, weights, shape, ct)

@@ -149,8 +149,9 @@ def softmax_cross_entropy(
     array([0.41703002])
     """
     inp = prepare(
-        logits, labels, class_weights, weights, where, xp=xp, dtype=dtype, reduction=reduction, cast_first=False
-    )
+        logits, labels, class_weights, weights, where, xp=xp, dtype=dtype, reduction=reduction, cast_first=False,
+        names=("class_weights", "weights", "where"),
+    )  # fmt: skip
     xp, shape, ct = inp.xp, inp.shape, inp.compute
     ax = _checks.normalize_axis(axis, len(shape))
     eps = _checks.check_fraction(label_smoothing, "label_smoothing")
@@ -303,8 +304,9 @@ def sparse_softmax_cross_entropy(
     np.float64(0.3185...)
     """
     inp = prepare(
-        logits, labels, class_weights, weights, where, xp=xp, dtype=dtype, reduction=reduction, cast_first=False
-    )
+        logits, labels, class_weights, weights, where, xp=xp, dtype=dtype, reduction=reduction, cast_first=False,
+        names=("class_weights", "weights", "where"),
+    )  # fmt: skip
     xp, shape, ct = inp.xp, inp.shape, inp.compute
     ax = _checks.normalize_axis(axis, len(shape))
     _check_sparse_labels(xp, labels, shape, ax)
@@ -420,7 +422,9 @@ def softmax_focal_loss(
     labels follow ``invalid`` (a NaN row, or :class:`ValueError`).
     """
     alpha_arr = None if alpha is None or isinstance(alpha, (int, float)) else alpha
-    inp = prepare(logits, labels, alpha_arr, weights, xp=xp, dtype=dtype, reduction=reduction)
+    inp = prepare(
+        logits, labels, alpha_arr, weights, xp=xp, dtype=dtype, reduction=reduction, names=("alpha", "weights")
+    )
     xp, shape, ct = inp.xp, inp.shape, inp.compute
     ax = _checks.normalize_axis(axis, len(shape))
     _check_sparse_labels(xp, labels, shape, ax)
@@ -509,7 +513,9 @@ def categorical_cross_entropy(
     >>> xb.categorical_cross_entropy(np.array([[0.7, 0.2, 0.1]]), np.array([[1.0, 0.0, 0.0]]))
     array([0.35667494])
     """
-    inp = prepare(probs, labels, weights, xp=xp, dtype=dtype, reduction=reduction, name="probs")
+    inp = prepare(
+        probs, labels, weights, xp=xp, dtype=dtype, reduction=reduction, name="probs", names=("weights",)
+    )
     xp, shape, ct = inp.xp, inp.shape, inp.compute
     ax = _checks.normalize_axis(axis, len(shape), target="probs")
     e = clip_eps(xp, eps, probs.dtype)
