@@ -183,3 +183,45 @@ def test_jax_device_check_is_skipped_for_traced_values():
     f = jax.jit(lambda x, y, w: xb.sparse_softmax_cross_entropy(x, y, weights=w))
     out = f(jnp.zeros((N, C)), jnp.asarray([0, 1, 2]), jax.device_put(jnp.ones(N), jax.devices()[0]))
     np.testing.assert_allclose(np.asarray(out), np.log(C), rtol=1e-6)
+
+
+# ------------------------------------------------- 4. invalid="raise" on any device
+
+
+@pytest.mark.parametrize("fn_name", ["sparse_softmax_cross_entropy", "softmax_focal_loss"])
+def test_invalid_raise_checks_labels_on_array_api_strict_second_device(fn_name):
+    """Before: the labels went through ``np.asarray``, which array-api-strict refuses for
+    its second device (as CuPy and CUDA tensors would be)."""
+    xs = require("array_api_strict")
+    dev = xs.Device("device1")
+    x = xs.asarray(logits_np(), device=dev)
+    fn = getattr(xb, fn_name)
+    with pytest.raises(ValueError, match=r"got 5 at position \(1,\) \(2 bad label\(s\) in all\)"):
+        fn(x, xs.asarray([0, 5, -2], device=dev), invalid="raise")
+    with pytest.raises(ValueError, match=r"or ignore_index=-1; got 4 at position \(2,\) \(1 bad"):
+        fn(x, xs.asarray([-1, 0, 4], device=dev), invalid="raise", ignore_index=-1)
+    out = fn(x, xs.asarray([0, 3, -1], device=dev), invalid="raise", ignore_index=-1)
+    assert out.device == dev
+    ref = fn(logits_np(), np.array([0, 3, -1]), ignore_index=-1)
+    np.testing.assert_array_equal(np.from_dlpack(out.to_device(xs.Device("CPU_DEVICE"))), ref)
+
+
+def test_invalid_raise_names_the_first_bad_label_of_a_2d_batch(backend):
+    """The position is the label's index in the labels array (row-major first)."""
+    x = floats(backend, np.zeros((2, 3, C)))
+    y = ints(backend, [[0, 1, 2], [3, 9, 7]])
+    # Dask checks each chunk when computed (the count is that chunk's)
+    count = r"\d+ bad label\(s\) in this chunk" if backend.lazy else r"2 bad label\(s\) in all"
+    with pytest.raises(ValueError, match=rf"got 9 at position \(1, 1\) \({count}\)"):
+        backend.to_numpy(xb.sparse_softmax_cross_entropy(x, y, invalid="raise"))
+
+
+def test_invalid_raise_on_torch_meta_labels_is_a_clear_valueerror():
+    """``meta`` tensors have no values to check: a ValueError that says so (before: torch's
+    "cannot be called on meta tensors" from deep inside a NumPy conversion)."""
+    torch = require("torch")
+    x = torch.zeros((N, C), device="meta")
+    y = torch.zeros(N, dtype=torch.int64, device="meta")
+    with pytest.raises(ValueError, match=r"invalid='raise' needs the values of labels, but labels are on torch's meta"):
+        xb.sparse_softmax_cross_entropy(x, y, invalid="raise")
+    assert xb.sparse_softmax_cross_entropy(x, y).device.type == "meta"  # the default reads no value
