@@ -43,6 +43,7 @@ from typing import Any, NamedTuple
 from xbackend._lib import _inplace as ip
 from xbackend._lib import _kernels
 from xbackend._lib._dtypes import cast
+from xbackend._lib._inputs import weigh_labels
 from xbackend._backends import framework_name
 
 __all__ = ["AUTO_BLOCK_BYTES", "AUTO_BLOCK_MIN", "AUTO_MIN_BYTES", "ChunkedSoftmax", "plan", "rows_per_block", "softmax_xent", "mean_weight"]
@@ -151,7 +152,7 @@ class ChunkedSoftmax(_kernels._RowKernel):
             K = xp.sum(xp.astype(unmasked, st.ct), axis=1, keepdims=True)
             q = (1.0 - st.eps) * q + xp.where(unmasked, st.eps / xp.where(K == 0, 1.0, K), 0.0)
         if cw is not None:
-            q = q * xp.reshape(cw, (1, -1))
+            q = weigh_labels(xp, q, xp.reshape(cw, (1, -1)))  # (NaN where a label meets a negative weight)
         return xb, q, ()
 
     @staticmethod
