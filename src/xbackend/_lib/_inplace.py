@@ -40,6 +40,7 @@ __all__ = [
     "isub_mul",
     "fill_where_",
     "sub_at_",
+    "set_at_",
     "reciprocal_",
     "nan_to_zero_",
     "nan_to_one_",
@@ -165,6 +166,27 @@ def sub_at_(xp: ModuleType, G: Any, idx: Any, v: Any, axis: int, onehot: Any) ->
         np.put_along_axis(G, idx, np.take_along_axis(G, idx, axis=axis) - v, axis=axis)
         return G
     return G - xp.where(onehot(), v, 0.0)
+
+
+def set_at_(xp: ModuleType, G: Any, idx: Any, v: Any, axis: int, onehot: Any) -> Any:
+    """``where(onehot(idx), v, G)``: write ``v`` (keepdims rows, or a number) at one class
+    per row; torch ``scatter_`` and NumPy ``put_along_axis`` in place (O(rows)),
+    elsewhere the boolean ``onehot()`` mask."""
+    fw = _fast(xp, G)
+    if fw == "torch":
+        import torch
+
+        if idx.dtype != torch.int64:
+            idx = idx.to(torch.int64)
+        if isinstance(v, torch.Tensor):
+            return G.scatter_(axis, idx, v.to(G.dtype).expand(idx.shape))
+        return G.scatter_(axis, idx, v)
+    if fw == "numpy":
+        import numpy as np
+
+        np.put_along_axis(G, idx, v, axis=axis)
+        return G
+    return xp.where(onehot(), v, G)
 
 
 def reciprocal_(xp: ModuleType, t: Any) -> Any:

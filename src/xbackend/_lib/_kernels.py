@@ -174,6 +174,52 @@ def log_sum_exp_consume(xp: ModuleType, xs: Any, axis: int) -> Any:
     return _log_sum(xp, xp.sum(ip.unary_(xp, "exp", xs), axis=axis, keepdims=True))
 
 
+# ------------------------------------------- the dominant class: exact below eps·1
+#
+# log Σ_c exp(x_c − m) = log(1 + r), r = Σ_{c≠d} exp(x_c − m) with d a row's first maximum
+# (other tied classes count 1 each in r). Summing d's 1 with r rounds r away when
+# r < eps (logits [30, 0] in float32: 1 + 9.4e-14 == 1, a loss of 0 instead of 9.36e-14);
+# log1p(r) keeps it. The gradient at d, c·p_d − q_d (c the row's coefficient), is
+# written c·expm1(xs_d − lse_s) + (c − q_d): p_d − 1 = expm1(log p_d) keeps the digits
+# that 1 − p_d would cancel. Cost: one argmax (a read pass, O(rows) out) and O(rows)
+# gathers and scatters in eager mode; a where over the class axis under compilers.
+
+
+def dominant(xp: ModuleType, x: Any, axis: int) -> Any:
+    """The keepdims index of each row's first maximum (``+inf`` included)."""
+    return xp.argmax(x, axis=axis, keepdims=True)
+
+
+def log1p_rest_fresh(xp: ModuleType, e: Any, d: Any, axis: int) -> Any:
+    """``log Σ e`` as ``log1p`` of the sum without class ``d``, for a fresh temporary
+    ``e = exp(x − m)`` (overwritten) whose entry at ``d`` is 1 (0 on an empty row)."""
+    e = ip.set_at_(xp, e, d, 0.0, axis, lambda: onehot_mask(xp, e, d, axis))
+    return xp.log1p(xp.sum(e, axis=axis, keepdims=True))
+
+
+def log1p_rest_of(xp: ModuleType, xs: Any, d: Any, nonempty: Any, axis: int) -> Any:
+    """``log Σ exp(xs)`` as ``log1p(Σ_{c≠d} exp(xs_c) + expm1(xs_d))`` (``xs_d = 0``),
+    functional, with the derivative of the plain log-sum-exp; an empty row gives 0.
+    ``xs`` is 0 at a row's maxima and ``exp(xs)`` is 0 off the ``+inf`` entries of a
+    ``+inf`` row (:func:`shifted`, or :func:`shifted_clamped` minus :func:`_inf_rows`)."""
+    t = xp.where(onehot_mask(xp, xs, d, axis), xp.expm1(xs), xp.exp(xs))
+    return xp.log1p(xp.where(nonempty, xp.sum(t, axis=axis, keepdims=True), 0.0))
+
+
+def log_sum_exp_dominant(xp: ModuleType, x: Any, m: Any, d: Any, nonempty: Any, axis: int) -> Any:
+    """:func:`log_sum_exp_of` kept exact below eps (one fresh temporary where allowed)."""
+    if ip.fresh_fast(xp, x):
+        return log1p_rest_fresh(xp, ip.unary_(xp, "exp", shifted_fresh(xp, x, m)), d, axis)
+    return log1p_rest_of(xp, shifted_clamped(xp, x, m) - _inf_rows(xp, m), d, nonempty, axis)
+
+
+def fix_dominant(xp: ModuleType, G: Any, x: Any, m: Any, lse_s: Any, d: Any, c: Any, q_d: Any, axis: int) -> Any:
+    """The gradient ``G = c·softmax − q`` rewritten at the dominant class ``d`` as
+    ``c·expm1(xs_d − lse_s) + (c − q_d)`` (in place where allowed; O(rows))."""
+    xs_d = shifted(xp, gather(xp, x, d, axis), m)
+    v = c * xp.expm1(xs_d - lse_s) + (c - q_d)
+    return ip.set_at_(xp, G, d, v, axis, lambda: onehot_mask(xp, x, d, axis))
+
 
 def arange_along(xp: ModuleType, n: int, axis: int, ndim: int, device: Any) -> Any:
     shape = [1] * ndim
@@ -279,9 +325,13 @@ class SoftmaxXent(_RowKernel):
     def forward(self, xp, x, q, arrays, st):
         ax = st.axis
         m, nonempty = row_shift(xp, x, ax)
+        d = dominant(xp, x, ax)
         xs = shifted_fresh(xp, x, m)
-        fast = ip.fresh_fast(xp, x)  # else: the where-free shift for the exp-sum (compilers)
-        lse_s = nan_rows(xp, log_sum_exp_shifted(xp, xs, ax) if fast else log_sum_exp_of(xp, x, m, ax), m)
+        if ip.fresh_fast(xp, x):
+            lse_s = log1p_rest_fresh(xp, xp.exp(xs), d, ax)
+        else:  # the where-free shift for the exp-sum (compilers)
+            lse_s = log_sum_exp_dominant(xp, x, m, d, nonempty, ax)
+        lse_s = nan_rows(xp, lse_s, m)
         sum_q = xp.sum(q, axis=ax, keepdims=True)
         if ip.fresh_fast(xp, x):
             # Σ q·xs with 0·(−inf) = 0: the product's NaN are 0·inf (→ 0), NaN rows of x
@@ -295,7 +345,7 @@ class SoftmaxXent(_RowKernel):
             raw = raw + st.z_loss * lse * lse
         k = xp.astype(nonempty, x.dtype)
         loss = xp.where(nonempty, raw, 0.0)
-        return xp.squeeze(loss, axis=ax), (m, lse_s, k, sum_q)
+        return xp.squeeze(loss, axis=ax), (m, lse_s, k, sum_q, d)
 
     def _res(self, xp, x, q, st, res):
         if res is None:
@@ -303,14 +353,16 @@ class SoftmaxXent(_RowKernel):
         return res
 
     def grad_x(self, xp, x, q, arrays, st, res, g):
-        m, lse_s, k, sum_q = self._res(xp, x, q, st, res)
+        m, lse_s, k, sum_q, d = self._res(xp, x, q, st, res)
         k = k * expand_g(xp, g, st.axis)
         coef = sum_q + 2.0 * st.z_loss * (m + lse_s) if st.z_loss else sum_q
-        G = ip.imul(xp, softmax_fresh(xp, x, m, lse_s), k * coef)
-        return ip.isub_mul(xp, G, q, k)
+        kc = k * coef
+        G = ip.imul(xp, softmax_fresh(xp, x, m, lse_s), kc)
+        G = ip.isub_mul(xp, G, q, k)
+        return fix_dominant(xp, G, x, m, lse_s, d, kc, k * gather(xp, q, d, st.axis), st.axis)
 
     def grad_y(self, xp, x, q, arrays, st, res, g):
-        m, lse_s, k, _ = self._res(xp, x, q, st, res)
+        m, lse_s, k = self._res(xp, x, q, st, res)[:3]
         k = k * expand_g(xp, g, st.axis)
         # -log p = lse_s - (x - m), and 0 on masked classes (their labels carry no
         # gradient upstream): k·(lse_s − xs) computed as (xs − lse_s)·(−k)
@@ -348,6 +400,7 @@ class SparseSoftmaxXent(_RowKernel):
         keep, cw = arrays
         ax, eps = st.axis, st.label_smoothing
         m, nonempty = row_shift(xp, x, ax)
+        d = dominant(xp, x, ax)
         yk = xp.expand_dims(y, axis=ax)
         a = _label_mass(xp, cw, x, yk, st)
         x_y = shifted(xp, gather(xp, x, yk, ax), m)  # O(rows)
@@ -364,11 +417,15 @@ class SparseSoftmaxXent(_RowKernel):
                 wxs = wv * xs
             wx = xp.sum(xp.where(unmasked, wxs, 0.0), axis=ax, keepdims=True)
             sum_q = a + b * sw
-            lse_s = nan_rows(xp, log_sum_exp_consume(xp, xs, ax), m)
+            if ip.fresh_fast(xp, x):
+                lse_s = log1p_rest_fresh(xp, ip.unary_(xp, "exp", xs), d, ax)
+            else:
+                lse_s = log1p_rest_of(xp, xs, d, nonempty, ax)
+            lse_s = nan_rows(xp, lse_s, m)
             raw = sum_q * lse_s - _times_mass(xp, x_y, a) - b * wx
         else:
             b = None
-            lse_s = nan_rows(xp, log_sum_exp_of(xp, x, m, ax), m)
+            lse_s = nan_rows(xp, log_sum_exp_dominant(xp, x, m, d, nonempty, ax), m)
             sum_q = a + xp.zeros_like(lse_s)  # a row array even when `a` is a number
             raw = _times_mass(xp, lse_s - x_y, a)
         lse = m + lse_s
@@ -376,24 +433,27 @@ class SparseSoftmaxXent(_RowKernel):
             raw = raw + st.z_loss * lse * lse
         k = _row_factor(xp, keep, nonempty, x.dtype, ax)
         loss = xp.where(k == 0, 0.0, k * raw)
-        return xp.squeeze(loss, axis=ax), (m, lse_s, k, sum_q, b)
+        return xp.squeeze(loss, axis=ax), (m, lse_s, k, sum_q, b, d)
 
     def grad_x(self, xp, x, y, arrays, st, res, g):
         _, cw = arrays
         ax = st.axis
         if res is None:
             _, res = self.forward(xp, x, y, arrays, st)
-        m, lse_s, k, sum_q, b = res
+        m, lse_s, k, sum_q, b, d = res
         yk = xp.expand_dims(y, axis=ax)
         a = _label_mass(xp, cw, x, yk, st)
         k = k * expand_g(xp, g, ax)
         coef = sum_q + 2.0 * st.z_loss * (m + lse_s) if st.z_loss else sum_q
-        G = ip.imul(xp, softmax_fresh(xp, x, m, lse_s), k * coef)
+        kc = k * coef
+        G = ip.imul(xp, softmax_fresh(xp, x, m, lse_s), kc)
         G = ip.sub_at_(xp, G, yk, k * a, ax, lambda: onehot_mask(xp, x, yk, ax))
+        q_d = a * xp.astype(yk == d, x.dtype)  # the label mass at the dominant class
         if b is not None:
             wv = 1.0 if cw is None else along(xp, cw, ax, x.ndim)
             G = ip.isub(xp, G, xp.where(x != -xp.inf, (k * b) * wv, 0.0))
-        return G
+            q_d = q_d + (b if cw is None else b * take_class(xp, cw, x, d, ax))
+        return fix_dominant(xp, G, x, m, lse_s, d, kc, k * q_d, ax)
 
     def grad_y(self, xp, x, y, arrays, st, res, g):  # integer labels: never called
         return None
@@ -604,7 +664,8 @@ class SoftmaxFocal(_RowKernel):
         keep, av = arrays
         ax = st.axis
         xs, m, nonempty = shift(xp, x, ax)
-        lse_s = log_sum_exp_shifted(xp, xs, ax)
+        d = dominant(xp, x, ax)
+        lse_s = log1p_rest_of(xp, xs, d, nonempty, ax)
         yk = xp.expand_dims(y, axis=ax)
         logp = xp.minimum(gather(xp, xs, yk, ax) - lse_s, 0.0)
         raw = -logp if not st.gamma else (-xp.expm1(logp)) ** st.gamma * (-logp)
@@ -615,14 +676,14 @@ class SoftmaxFocal(_RowKernel):
             raw = mul0(raw, a, xp)
         k = _row_factor(xp, keep, nonempty, x.dtype, ax)
         loss = xp.where(k == 0, 0.0, k * raw)
-        return xp.squeeze(loss, axis=ax), (m, lse_s, k)
+        return xp.squeeze(loss, axis=ax), (m, lse_s, k, d)
 
     def grad_x(self, xp, x, y, arrays, st, res, g):
         _, av = arrays
         ax = st.axis
         if res is None:
             _, res = self.forward(xp, x, y, arrays, st)
-        m, lse_s, k = res
+        m, lse_s, k, d = res
         yk = xp.expand_dims(y, axis=ax)
         logp = xp.minimum(gather(xp, shifted(xp, x, m), yk, ax) - lse_s, 0.0)
         if st.gamma:
@@ -633,7 +694,8 @@ class SoftmaxFocal(_RowKernel):
             F = 1.0
         coef = (k * expand_g(xp, g, ax)) * (self._alpha(xp, av, x, yk, st) * F)
         s = softmax_from(xp, x, m, lse_s)
-        return s * coef - xp.where(onehot_mask(xp, x, yk, ax), coef, 0.0)
+        G = s * coef - xp.where(onehot_mask(xp, x, yk, ax), coef, 0.0)
+        return fix_dominant(xp, G, x, m, lse_s, d, coef, coef * xp.astype(yk == d, x.dtype), ax)
 
     def grad_y(self, xp, x, y, arrays, st, res, g):
         return None
