@@ -1,4 +1,5 @@
-"""Nothing silently wrong (issue #13): each test here failed on the code before the fix.
+"""Nothing silently wrong (issue #13): the tests of each item fail on the code before
+its fix (next to tests that the fix keeps what worked: one device, ties, Hessians).
 
 * probabilities outside [0, 1] are NaN (``invalid="nan"``) or a ValueError naming the
   first bad value (``invalid="raise"``), never a clipped number;
@@ -7,10 +8,13 @@
 * arrays of one call on two devices are a ValueError naming both devices;
 * ``invalid="raise"`` checks values on the arrays' own device (one reduction, one
   scalar transfer), never through NumPy;
+* the softmax losses and their gradients are exact below eps·1 at the maximum;
 * the compile cache keys static arguments by type and value (``1 == 1.0 == True``).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pytest
@@ -400,3 +404,129 @@ def test_negative_class_weights_under_invalid_raise_name_the_first(backend, fn_n
         first = r"(-2.0 at position \(1,\)|-1.0 at position \(3,\)) \(1 negative value\(s\) in this chunk\)"
     with pytest.raises(ValueError, match=rf"{kw} must be >= 0; got {first}"):
         backend.to_numpy(getattr(xb, fn_name)(x, y, invalid="raise", **{kw: cw}))
+
+
+# --------------------------- 5. the softmax family is exact below eps·1 at the maximum
+#
+# Exact values from the mathematics, in float64 (not from the code under test): for the
+# row [t, 0] with the label on the maximum t, p = 1/(1 + r) with r = e^-t, so
+#   loss     = -log p      = log1p(r)
+#   gradient = p - onehot  = [-r/(1+r), r/(1+r)]
+# Both are below eps·1 at t = 30 in float32 (9.36e-14) and t = 37.43 in float64
+# (5.55e-17): a log(Σ exp) that adds the maximum's 1 to r rounds them to 0.
+
+TINY = [("float32", 30.0), ("float32", 17.0), ("float64", 37.43)]
+TINY_IDS = [f"{d}-{t}" for d, t in TINY]
+SOFTMAX_LOSSES = ["sparse", "soft", "focal_gamma0", "focal_gamma2"]
+
+
+def _tiny_call(backend, loss, x, chunk_size):
+    """``loss`` of the row ``x`` (shape (1, C)) with its label on class 0."""
+    xp = xb.array_namespace(x)
+    if loss == "sparse":
+        return xb.sparse_softmax_cross_entropy(x, ints(backend, [0]), chunk_size=chunk_size)
+    if loss == "soft":
+        y = xp.astype(floats(backend, np.eye(x.shape[1])[[0]]), x.dtype)
+        return xb.softmax_cross_entropy(x, y, chunk_size=chunk_size)
+    gamma = 0.0 if loss == "focal_gamma0" else 2.0  # (the focal loss has no chunked path)
+    return xb.softmax_focal_loss(x, ints(backend, [0]), gamma=gamma)
+
+
+def _tiny_exact(loss, t):
+    """(loss, gradient) of the row [t, 0], label 0, in float64 from the formulas above;
+    the focal loss (1 - p)^γ·(-log p) with 1 - p = r/(1+r) and its gradient
+    F·(p - onehot), F = (1-p)^γ·(1 - γ·p·log p/(1-p))."""
+    r = math.exp(-t)
+    ce, u = math.log1p(r), r / (1 + r)  # -log p, 1 - p
+    grad = np.array([-u, u])
+    if loss != "focal_gamma2":
+        return ce, grad
+    F = u**2 * (1 + 2 * (1 - u) * ce / u)
+    return u**2 * ce, F * grad
+
+
+def _normal(loss, dtype, t):
+    """Skip the cells whose exact value is subnormal in ``dtype`` (focal γ=2 at float32
+    t = 30: ~1e-39, no relative digits to check)."""
+    value, grad = _tiny_exact(loss, t)
+    if min(abs(value), *np.abs(grad)) < np.finfo(dtype).smallest_normal:
+        pytest.skip(f"{loss} at t={t}: the exact value is subnormal in {dtype}")
+
+
+@pytest.mark.parametrize("dtype,t", TINY, ids=TINY_IDS)
+@pytest.mark.parametrize("loss", SOFTMAX_LOSSES)
+@pytest.mark.parametrize("chunk_size", [None, 1], ids=["plain", "chunked"])
+def test_softmax_losses_keep_values_below_eps_at_the_maximum(backend, loss, dtype, t, chunk_size):
+    """Before: 0 (float32 [30, 0], label 0: exact 9.36e-14)."""
+    if dtype not in backend.dtypes:
+        pytest.skip(f"{backend.name} has no {dtype} in the matrix")
+    _normal(loss, dtype, t)
+    x = backend.asarray(np.array([[t, 0.0]]), dtype)
+    got = np.asarray(backend.to_numpy(_tiny_call(backend, loss, x, chunk_size)), dtype=np.float64)
+    exact, _ = _tiny_exact(loss, t)
+    if loss != "focal_gamma2":
+        assert 0 < exact < np.finfo(dtype).eps  # the edge: below eps·1
+    np.testing.assert_allclose(got, [exact], rtol=tolerance(dtype, 4), atol=0)
+
+
+@pytest.mark.parametrize("dtype,t", TINY, ids=TINY_IDS)
+@pytest.mark.parametrize("loss", SOFTMAX_LOSSES)
+@pytest.mark.parametrize("chunk_size", [None, 1], ids=["plain", "chunked"])
+def test_softmax_gradients_keep_values_below_eps_at_the_maximum(ad_backend, loss, dtype, t, chunk_size):
+    """Before: the gradient at the maximum was ``p - 1 = 0`` (float64 [37.43, 0], soft
+    label [1, 0] gave ``[0, 5.55e-17]``, exact ``[-5.55e-17, 5.55e-17]``)."""
+    b = ad_backend
+    _normal(loss, dtype, t)
+    x = b.asarray(np.array([[t, 0.0]]), dtype)
+    g = _grad_sum(b, lambda v: _tiny_call(b, loss, v, chunk_size), x)
+    _, exact = _tiny_exact(loss, t)
+    np.testing.assert_allclose(g.ravel(), exact, rtol=tolerance(dtype, 4), atol=0)
+
+
+def _grad_sum(b, fn, x):
+    """d sum(fn(x)) / dx by the backend's autodiff, as float64 NumPy."""
+    fw = b.framework
+    if fw == "torch":
+        import torch
+
+        v = x.detach().clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(fn(v).sum(), v)
+    elif fw == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        g = jax.grad(lambda v: jnp.sum(fn(v)))(x)
+    else:
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            s = tf.reduce_sum(fn(x))
+        g = tape.gradient(s, x)
+    return np.asarray(b.to_numpy(g), dtype=np.float64)
+
+
+@pytest.mark.parametrize("loss", ["sparse", "soft"])
+@pytest.mark.parametrize("chunk_size", [None, 1], ids=["plain", "chunked"])
+def test_tied_maxima_count_in_the_exact_edge(backend, loss, chunk_size):
+    """Row [t, t, 0], label on class 0: p = 1/(2 + r), loss log 2 + log1p(r/2), the two
+    tied classes share the mass (the first maximum is not special)."""
+    t = 37.43
+    x = floats(backend, [[t, t, 0.0]])
+    r = math.exp(-t)
+    got = backend.to_numpy(_tiny_call(backend, loss, x, chunk_size))
+    np.testing.assert_allclose(got, [math.log(2.0) + math.log1p(r / 2)], rtol=tolerance("float64", 4))
+
+
+def test_softmax_hessian_next_to_the_dominant_class():
+    """Double backward recomputes the kernel from the logits (the functional path): the
+    Hessian of the loss is diag(p) - p pᵀ, the dominant class included."""
+    torch = require("torch")
+    row = [2.0, 0.5, -1.0]
+    x = torch.tensor([row], dtype=torch.float64, requires_grad=True)
+    for fn, y in [(xb.sparse_softmax_cross_entropy, torch.tensor([0])),
+                  (xb.softmax_cross_entropy, torch.tensor([[0.7, 0.3, 0.0]], dtype=torch.float64))]:  # fmt: skip
+        (g,) = torch.autograd.grad(fn(x, y).sum(), x, create_graph=True)
+        H = torch.stack([torch.autograd.grad(g[0, i], x, retain_graph=True)[0][0] for i in range(3)])
+        p = np.exp(row) / np.exp(row).sum()
+        np.testing.assert_allclose(H.numpy(), np.diag(p) - np.outer(p, p), rtol=tolerance("float64", 8), atol=1e-16)
