@@ -530,3 +530,15 @@ def test_softmax_hessian_next_to_the_dominant_class():
         H = torch.stack([torch.autograd.grad(g[0, i], x, retain_graph=True)[0][0] for i in range(3)])
         p = np.exp(row) / np.exp(row).sum()
         np.testing.assert_allclose(H.numpy(), np.diag(p) - np.outer(p, p), rtol=tolerance("float64", 8), atol=1e-16)
+
+
+@pytest.mark.parametrize("dtype,t", [("float32", 30.0), ("float64", 37.43)])
+def test_log_softmax_of_the_dominant_class_keeps_its_digits(backend, dtype, t):
+    """The primitives share the softmax code: log_softmax([t, 0])[0] = -log1p(e^-t)
+    (before: 0)."""
+    if dtype not in backend.dtypes:
+        pytest.skip(f"{backend.name} has no {dtype} in the matrix")
+    x = backend.asarray(np.array([[t, 0.0]]), dtype)
+    got = np.asarray(backend.to_numpy(xb.log_softmax(x)), dtype=np.float64)
+    np.testing.assert_allclose(got, [[-math.log1p(math.exp(-t)), -t - math.log1p(math.exp(-t))]],
+                               rtol=tolerance(dtype, 4), atol=0)  # fmt: skip
