@@ -128,7 +128,6 @@ def _masked(xp: ModuleType, x: Any, where: Any, axis: int) -> Any:
     return xp.where(where, x, -xp.inf)
 
 
-@quiet_numpy
 def _lse_shifted(xp: ModuleType, x: Any, xs: Any, nonempty: Any, axis: int) -> Any:
     """``log Σ exp(xs)`` kept exact below eps at the row maximum (``log1p`` of the other
     classes' mass, see :func:`xbackend._lib._kernels.log1p_rest_of`): ``log_softmax`` of a
@@ -136,6 +135,7 @@ def _lse_shifted(xp: ModuleType, x: Any, xs: Any, nonempty: Any, axis: int) -> A
     return log1p_rest_of(xp, xs, dominant(xp, x, axis), nonempty, axis)
 
 
+@quiet_numpy
 def logsumexp(
     x: Any, /, *, axis: int = -1, keepdims: bool = False, where: Any = None, xp: ModuleType | None = None
 ) -> Any:
