@@ -132,6 +132,8 @@ def _lse_shifted(xp: ModuleType, x: Any, xs: Any, nonempty: Any, axis: int) -> A
     """``log Σ exp(xs)`` kept exact below eps at the row maximum (``log1p`` of the other
     classes' mass, see :func:`xbackend._lib._kernels.log1p_rest_of`): ``log_softmax`` of a
     dominant class is ``-9.36e-14``, not 0, for ``[30, 0]`` in float32."""
+    if x.shape[axis] == 0:  # no class: the empty sum (argmax of nothing raises)
+        return log_sum_exp_shifted(xp, xs, axis)
     return log1p_rest_of(xp, xs, dominant(xp, x, axis), nonempty, axis)
 
 
