@@ -90,6 +90,11 @@ class KernelNamespace:
         per row; ``onehot()`` builds the boolean one-hot mask where no scatter is used."""
         return G - self.where(onehot(), v, 0.0)
 
+    def set_at_(self, G: Any, idx: Any, v: Any, axis: int, onehot: Callable[[], Any]) -> Any:
+        """``where(onehot(idx), v, G)``: write ``v`` (keepdims rows, or a number) at one
+        class per row."""
+        return self.where(onehot(), v, G)
+
     def reciprocal_(self, t: Any) -> Any:
         """``1 / t``."""
         return 1.0 / t
@@ -157,6 +162,10 @@ class Backend:
         """True when ``x`` has no values yet (a tracer under ``jit``, a graph tensor)."""
         return False
 
+    def no_values(self, x: Any) -> str | None:
+        """Why ``x``'s values cannot be read at all (torch's ``meta`` device), or None."""
+        return None
+
     def to_host(self, x: Any) -> np.ndarray:
         """A NumPy copy of (a small) ``x``: one transfer."""
         return np.asarray(x)
@@ -165,6 +174,38 @@ class Backend:
         import array_api_compat
 
         return array_api_compat.device(x)
+
+    # ----------------------------------------------------------------- devices
+    #: every array lives on one device (NumPy, Dask): nothing to compare
+    single_device = False
+
+    def device_key(self, x: Any) -> Any:
+        """A cheap comparable identity of ``x``'s device (no host sync), or None: not
+        checked (a traced value, an array that follows the others)."""
+        return self.device(x)
+
+    def device_name(self, key: Any) -> str:
+        return str(key)
+
+    def check_devices(self, first: Any, name: str, others: list, names: tuple) -> None:
+        """Every array of ``others`` (named by ``names``, in order; missing names read
+        "array") must be on ``first``'s device: :class:`ValueError` naming both devices,
+        before any computation. A framework would otherwise move, refuse or -- torch's
+        ``meta`` device, whose in-place updates do nothing -- silently misuse the array.
+        """
+        ref = self.device_key(first)
+        if ref is None:
+            return
+        for i, a in enumerate(others):
+            if a is None or not hasattr(a, "shape"):
+                continue
+            d = self.device_key(a)
+            if d is not None and d != ref:
+                what = names[i] if i < len(names) else "array"
+                raise ValueError(
+                    f"arrays on two different devices: {what} is on {self.device_name(d)} but "
+                    f"{name} is on {self.device_name(ref)}; move {what} to the device of {name} first"
+                )
 
     def canonical_dtype(self, dtype: Any) -> Any:
         """The dtype the framework will actually use for a requested ``dtype=``."""

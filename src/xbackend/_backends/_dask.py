@@ -11,3 +11,4 @@ __all__ = ["DaskBackend"]
 class DaskBackend(Backend):
     name = "dask"
     lazy = True
+    single_device = True

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from types import ModuleType
 from typing import Any
 
 import jax
@@ -81,6 +80,17 @@ class JaxBackend(Backend):
 
     def stop_gradient(self, x: Any) -> Any:
         return jax.lax.stop_gradient(x)
+
+    def device_key(self, x: Any) -> Any:
+        # the devices of a *committed* array (a sharded array's device is its sharding,
+        # and labels may be sharded differently on the same devices); uncommitted arrays
+        # follow the others, as JAX moves them; tracers have none
+        if isinstance(x, jax.core.Tracer) or not getattr(x, "committed", False):
+            return None
+        return frozenset(x.devices())
+
+    def device_name(self, key: Any) -> str:
+        return str(sorted(str(d) for d in key)) if len(key) > 1 else str(next(iter(key)))
 
     def is_traced(self, x: Any) -> bool:
         return isinstance(x, jax.core.Tracer)

@@ -54,6 +54,10 @@ class InPlace(KernelNamespace):
         m.put_along_axis(G, idx, m.take_along_axis(G, idx, axis=axis) - v, axis=axis)
         return G
 
+    def set_at_(self, G: Any, idx: Any, v: Any, axis: int, onehot: Callable[[], Any]) -> Any:
+        self.module.put_along_axis(G, idx, v, axis=axis)
+        return G
+
     def reciprocal_(self, t: Any) -> Any:
         return self.module.reciprocal(t, out=t)
 
@@ -83,6 +87,7 @@ def _quietly(fn: Callable[..., Any], args: tuple, kwargs: dict[str, Any]) -> Any
 
 class NumPyBackend(Backend):
     name = "numpy"
+    single_device = True
     auto_chunk = True
     setitem_converts = True
     _module = "numpy"
@@ -101,6 +106,7 @@ class NumPyBackend(Backend):
 class CuPyBackend(NumPyBackend):
     name = "cupy"
     _module = "cupy"
+    single_device = False
 
     def call(self, fn: Callable[..., Any], args: tuple, kwargs: dict[str, Any]) -> Any:
         return fn(*args, **kwargs)

@@ -1,9 +1,11 @@
 """Argument checks shared by every public function.
 
 Each check raises an exception whose message names the argument and the problem.
-Checks that need an array's *values* (negative ``pos_weight``, label ranges) only
-run where the values already live on the host -- Python numbers and NumPy arrays --
-so no check ever synchronises a device, computes a Dask graph or breaks ``jax.jit``.
+Checks here never read an array's *values* (only Python numbers), so none synchronises
+a device, computes a Dask graph or breaks ``jax.jit``. Values that have no meaning
+(out-of-range labels, probabilities outside [0, 1], negative weight arrays) follow the
+``invalid`` policy instead: NaN where they apply, or -- asked for with
+``invalid="raise"`` -- a check on the arrays' device (:func:`xbackend._lib._labels.raise_if`).
 """
 
 from __future__ import annotations
@@ -140,7 +142,7 @@ def is_host_array(x: Any) -> bool:
 
 
 def check_nonnegative_values(x: Any, name: str) -> None:
-    """Value check, host data only (see module docstring)."""
+    """Value check of a Python number (arrays follow ``invalid``, see module docstring)."""
     if is_host_array(x):
         a = np.asarray(x)
         if a.size and np.any(a < 0):

@@ -171,6 +171,52 @@ def log_sum_exp_consume(xp: ModuleType, xs: Any, axis: int) -> Any:
     return xp.log(xp.where(se == 0, 1.0, se))
 
 
+# ------------------------------------------- the dominant class: exact below eps·1
+#
+# log Σ_c exp(x_c − m) = log(1 + r), r = Σ_{c≠d} exp(x_c − m) with d a row's first maximum
+# (other tied classes count 1 each in r). Summing d's 1 with r rounds r away when
+# r < eps (logits [30, 0] in float32: 1 + 9.4e-14 == 1, a loss of 0 instead of 9.36e-14);
+# log1p(r) keeps it. The gradient at d, c·p_d − q_d (c the row's coefficient), is
+# written c·expm1(xs_d − lse_s) + (c − q_d): p_d − 1 = expm1(log p_d) keeps the digits
+# that 1 − p_d would cancel. Cost: one argmax (a read pass, O(rows) out) and O(rows)
+# gathers and scatters in eager mode; a where over the class axis under compilers.
+
+
+def dominant(xp: ModuleType, x: Any, axis: int) -> Any:
+    """The keepdims index of each row's first maximum (``+inf`` included)."""
+    return xp.argmax(x, axis=axis, keepdims=True)
+
+
+def log1p_rest_fresh(xp: ModuleType, e: Any, d: Any, axis: int) -> Any:
+    """``log Σ e`` as ``log1p`` of the sum without class ``d``, for a fresh temporary
+    ``e = exp(x − m)`` (overwritten) whose entry at ``d`` is 1 (0 on an empty row)."""
+    e = xp.set_at_(e, d, 0.0, axis, lambda: onehot_mask(xp, e, d, axis))
+    return xp.log1p(xp.sum(e, axis=axis, keepdims=True))
+
+
+def log1p_rest_of(xp: ModuleType, xs: Any, d: Any, nonempty: Any, axis: int) -> Any:
+    """``log Σ exp(xs)`` as ``log1p(Σ_{c≠d} exp(xs_c) + expm1(xs_d))`` (``xs_d = 0``),
+    functional, with the derivative of the plain log-sum-exp; an empty row gives 0.
+    ``xs`` is 0 at a row's maxima and ``exp(xs)`` is 0 off the ``+inf`` entries of a
+    ``+inf`` row (:func:`shifted`, or :func:`shifted_clamped` minus :func:`_inf_rows`)."""
+    t = xp.where(onehot_mask(xp, xs, d, axis), xp.expm1(xs), xp.exp(xs))
+    return xp.log1p(xp.where(nonempty, xp.sum(t, axis=axis, keepdims=True), 0.0))
+
+
+def log_sum_exp_dominant(xp: ModuleType, x: Any, m: Any, d: Any, nonempty: Any, axis: int) -> Any:
+    """:func:`log_sum_exp_of` kept exact below eps (one fresh temporary where allowed)."""
+    if xp.inplace:
+        return log1p_rest_fresh(xp, xp.unary_("exp", shifted_fresh(xp, x, m)), d, axis)
+    return log1p_rest_of(xp, shifted_clamped(xp, x, m) - _inf_rows(xp, m), d, nonempty, axis)
+
+
+def fix_dominant(xp: ModuleType, G: Any, x: Any, m: Any, lse_s: Any, d: Any, c: Any, q_d: Any, axis: int) -> Any:
+    """The gradient ``G = c·softmax − q`` rewritten at the dominant class ``d`` as
+    ``c·expm1(xs_d − lse_s) + (c − q_d)`` (in place where allowed; O(rows))."""
+    xs_d = shifted(xp, gather(xp, x, d, axis), m)
+    v = c * xp.expm1(xs_d - lse_s) + (c - q_d)
+    return xp.set_at_(G, d, v, axis, lambda: onehot_mask(xp, x, d, axis))
+
 
 def smoothed(xp: ModuleType, y: Any, x: Any, eps: float, axis: int) -> Any:
     """Soft labels with label smoothing: ``(1-ε)·y + ε·m/K`` over the K unmasked classes
@@ -276,10 +322,14 @@ class SoftStatic(NamedTuple):
 
 def _effective_labels(xp, x, y, arrays, st):
     """``q = w·ỹ``: the caller's soft labels ``y``, smoothed over the unmasked classes and
-    times the class weights (``arrays = (class_weights,)``, or ``()``/``(None,)``)."""
+    times the class weights (``arrays = (class_weights,)``, or ``()``/``(None,)``); NaN
+    where a non-zero label meets a negative class weight (that row's loss is NaN)."""
     q = smoothed(xp, y, x, st.label_smoothing, st.axis) if st.label_smoothing else y
     cw = arrays[0] if arrays else None
-    return q if cw is None else q * along(xp, cw, st.axis, x.ndim)
+    if cw is None:
+        return q
+    w = along(xp, cw, st.axis, x.ndim)
+    return xp.where((q != 0) & (w < 0), xp.nan, q * w)
 
 
 class SoftmaxXent(_RowKernel):
@@ -298,9 +348,13 @@ class SoftmaxXent(_RowKernel):
         ax = st.axis
         q = _effective_labels(xp, x, y, arrays, st)
         m, nonempty = row_shift(xp, x, ax)
+        d = dominant(xp, x, ax)
         xs = shifted_fresh(xp, x, m)
-        fast = xp.inplace  # else: the where-free shift for the exp-sum (compilers)
-        lse_s = nan_rows(xp, log_sum_exp_shifted(xp, xs, ax) if fast else log_sum_exp_of(xp, x, m, ax), m)
+        if xp.inplace:
+            lse_s = log1p_rest_fresh(xp, xp.exp(xs), d, ax)
+        else:  # the where-free shift for the exp-sum (compilers)
+            lse_s = log_sum_exp_dominant(xp, x, m, d, nonempty, ax)
+        lse_s = nan_rows(xp, lse_s, m)
         sum_q = xp.sum(q, axis=ax, keepdims=True)
         if xp.inplace:
             # Σ q·xs with 0·(−inf) = 0: the product's NaN are 0·inf (→ 0), NaN rows of x
@@ -314,7 +368,7 @@ class SoftmaxXent(_RowKernel):
             raw = raw + st.z_loss * lse * lse
         k = xp.astype(nonempty, x.dtype)
         loss = xp.where(nonempty, raw, 0.0)
-        return xp.squeeze(loss, axis=ax), (m, lse_s, k, sum_q)
+        return xp.squeeze(loss, axis=ax), (m, lse_s, k, sum_q, d)
 
     def _res(self, xp, x, y, arrays, st, res):
         if res is None:
@@ -322,15 +376,17 @@ class SoftmaxXent(_RowKernel):
         return res
 
     def grad_x(self, xp, x, y, arrays, st, res, g):
-        m, lse_s, k, sum_q = self._res(xp, x, y, arrays, st, res)
+        m, lse_s, k, sum_q, d = self._res(xp, x, y, arrays, st, res)
         q = _effective_labels(xp, x, y, arrays, st)
         k = k * expand_g(xp, g, st.axis)
         coef = sum_q + 2.0 * st.z_loss * (m + lse_s) if st.z_loss else sum_q
-        G = xp.imul(softmax_fresh(xp, x, m, lse_s), k * coef)
-        return xp.isub_mul(G, q, k)
+        kc = k * coef
+        G = xp.imul(softmax_fresh(xp, x, m, lse_s), kc)
+        G = xp.isub_mul(G, q, k)
+        return fix_dominant(xp, G, x, m, lse_s, d, kc, k * gather(xp, q, d, st.axis), st.axis)
 
     def grad_y(self, xp, x, y, arrays, st, res, g):
-        m, lse_s, k, _ = self._res(xp, x, y, arrays, st, res)
+        m, lse_s, k = self._res(xp, x, y, arrays, st, res)[:3]
         k = k * expand_g(xp, g, st.axis)
         if st.label_smoothing:  # dỹ/dy = 1 − ε
             k = k * (1.0 - st.label_smoothing)
@@ -372,6 +428,7 @@ class SparseSoftmaxXent(_RowKernel):
         keep, cw = arrays
         ax, eps = st.axis, st.label_smoothing
         m, nonempty = row_shift(xp, x, ax)
+        d = dominant(xp, x, ax)
         yk = xp.expand_dims(y, axis=ax)
         a = 1.0 - st.label_smoothing if cw is None else _label_mass(xp, cw, x, yk, st)
         x_y = shifted(xp, gather(xp, x, yk, ax), m)  # O(rows)
@@ -388,11 +445,15 @@ class SparseSoftmaxXent(_RowKernel):
                 wxs = wv * xs
             wx = xp.sum(xp.where(unmasked, wxs, 0.0), axis=ax, keepdims=True)
             sum_q = a + b * sw
-            lse_s = nan_rows(xp, log_sum_exp_consume(xp, xs, ax), m)
+            if xp.inplace:
+                lse_s = log1p_rest_fresh(xp, xp.unary_("exp", xs), d, ax)
+            else:
+                lse_s = log1p_rest_of(xp, xs, d, nonempty, ax)
+            lse_s = nan_rows(xp, lse_s, m)
             raw = sum_q * lse_s - _times_mass(xp, x_y, a) - b * wx
         else:
             b = None
-            lse_s = nan_rows(xp, log_sum_exp_of(xp, x, m, ax), m)
+            lse_s = nan_rows(xp, log_sum_exp_dominant(xp, x, m, d, nonempty, ax), m)
             sum_q = a + xp.zeros_like(lse_s)  # a row array even when `a` is a number
             raw = _times_mass(xp, lse_s - x_y, a)
         lse = m + lse_s
@@ -400,25 +461,28 @@ class SparseSoftmaxXent(_RowKernel):
             raw = raw + st.z_loss * lse * lse
         k = _row_factor(xp, keep, nonempty, x.dtype, ax)
         loss = xp.where(k == 0, 0.0, k * raw)
-        return xp.squeeze(loss, axis=ax), (m, lse_s, k, sum_q, b)
+        return xp.squeeze(loss, axis=ax), (m, lse_s, k, sum_q, b, d)
 
     def grad_x(self, xp, x, y, arrays, st, res, g):
         _, cw = arrays
         ax = st.axis
         if res is None:
             _, res = self.forward(xp, x, y, arrays, st)
-        m, lse_s, k, sum_q, b = res
+        m, lse_s, k, sum_q, b, d = res
         yk = xp.expand_dims(y, axis=ax)
         a = 1.0 - st.label_smoothing if cw is None else _label_mass(xp, cw, x, yk, st)
         if g is not None:
             k = k * xp.expand_dims(g, axis=ax)
         coef = sum_q + 2.0 * st.z_loss * (m + lse_s) if st.z_loss else sum_q
-        G = xp.imul(softmax_fresh(xp, x, m, lse_s), k * coef)
+        kc = k * coef
+        G = xp.imul(softmax_fresh(xp, x, m, lse_s), kc)
         G = xp.sub_at_(G, yk, k * a, ax, lambda: onehot_mask(xp, x, yk, ax))
+        q_d = a * xp.astype(yk == d, x.dtype)  # the label mass at the dominant class
         if b is not None:
             wv = 1.0 if cw is None else along(xp, cw, ax, x.ndim)
             G = xp.isub(G, xp.where(x != -xp.inf, (k * b) * wv, 0.0))
-        return G
+            q_d = q_d + (b if cw is None else b * take_class(xp, cw, x, d, ax))
+        return fix_dominant(xp, G, x, m, lse_s, d, kc, k * q_d, ax)
 
     def grad_y(self, xp, x, y, arrays, st, res, g):  # integer labels: never called
         return None
@@ -629,7 +693,8 @@ class SoftmaxFocal(_RowKernel):
         keep, av = arrays
         ax = st.axis
         xs, m, nonempty = shift(xp, x, ax)
-        lse_s = log_sum_exp_shifted(xp, xs, ax)
+        d = dominant(xp, x, ax)
+        lse_s = log1p_rest_of(xp, xs, d, nonempty, ax)
         yk = xp.expand_dims(y, axis=ax)
         logp = xp.minimum(gather(xp, xs, yk, ax) - lse_s, 0.0)
         raw = -logp if not st.gamma else (-xp.expm1(logp)) ** st.gamma * (-logp)
@@ -640,14 +705,14 @@ class SoftmaxFocal(_RowKernel):
             raw = mul0(raw, a, xp)
         k = _row_factor(xp, keep, nonempty, x.dtype, ax)
         loss = xp.where(k == 0, 0.0, k * raw)
-        return xp.squeeze(loss, axis=ax), (m, lse_s, k)
+        return xp.squeeze(loss, axis=ax), (m, lse_s, k, d)
 
     def grad_x(self, xp, x, y, arrays, st, res, g):
         _, av = arrays
         ax = st.axis
         if res is None:
             _, res = self.forward(xp, x, y, arrays, st)
-        m, lse_s, k = res
+        m, lse_s, k, d = res
         yk = xp.expand_dims(y, axis=ax)
         logp = xp.minimum(gather(xp, shifted(xp, x, m), yk, ax) - lse_s, 0.0)
         if st.gamma:
@@ -658,7 +723,8 @@ class SoftmaxFocal(_RowKernel):
             F = 1.0
         coef = (k * expand_g(xp, g, ax)) * (self._alpha(xp, av, x, yk, st) * F)
         s = softmax_from(xp, x, m, lse_s)
-        return s * coef - xp.where(onehot_mask(xp, x, yk, ax), coef, 0.0)
+        G = s * coef - xp.where(onehot_mask(xp, x, yk, ax), coef, 0.0)
+        return fix_dominant(xp, G, x, m, lse_s, d, coef, coef * xp.astype(yk == d, x.dtype), ax)
 
     def grad_y(self, xp, x, y, arrays, st, res, g):
         return None

@@ -7,7 +7,17 @@ from typing import Any
 
 from xbackend._lib import _checks, _chunked, _kernels
 from xbackend._lib._dtypes import cast
-from xbackend._lib._inputs import quiet_numpy, apply_where, check_mask, class_vector, float_labels, prepare, row_shape
+from xbackend._lib._inputs import (
+    apply_where,
+    check_mask,
+    class_vector,
+    float_labels,
+    nonnegative,
+    prepare,
+    probabilities,
+    quiet_numpy,
+    row_shape,
+)
 from xbackend._lib._labels import label_state
 from xbackend._lib._reduce import prepare_weights, reduce_loss
 
@@ -57,6 +67,7 @@ def softmax_cross_entropy(
     z_loss: float = 0.0,
     where: Any = None,
     reduction: str = "none",
+    invalid: str = "nan",
     dtype: Any = None,
     chunk_size: int | str | None = "auto",
     xp: ModuleType | None = None,
@@ -94,7 +105,7 @@ def softmax_cross_entropy(
     axis : int
         The class axis.
     class_weights : array, optional
-        Shape ``(C,)``; not differentiated.
+        Shape ``(C,)``; not differentiated. Negative entries follow ``invalid``.
     weights : array, optional
         Per-example weights broadcastable to the unreduced loss (``logits.shape`` without
         ``axis``).
@@ -107,6 +118,11 @@ def softmax_cross_entropy(
         A row with every class masked has loss 0, gradient 0, and is not counted by ``"mean"``.
     reduction : {"none", "sum", "mean", "sum_over_batch_size"}
         See :mod:`xbackend._lib._reduce`.
+    invalid : {"nan", "raise"}
+        Negative ``class_weights`` (which have no meaning): ``"nan"`` (default, jit-safe,
+        no host sync) makes the loss and the logits' gradient NaN on every row whose label
+        mass touches a negative weight (a non-zero label, or label smoothing, on that
+        class); ``"raise"`` raises :class:`ValueError` naming the first one.
     dtype : dtype, optional
         Result dtype (default: the logits' dtype). float16/bfloat16 are computed in float32.
     chunk_size : int, "auto" or None
@@ -146,14 +162,17 @@ def softmax_cross_entropy(
     array([0.41703002])
     """
     inp = prepare(
-        logits, labels, class_weights, weights, where, xp=xp, dtype=dtype, reduction=reduction, cast_first=False
-    )
+        logits, labels, class_weights, weights, where, xp=xp, dtype=dtype, reduction=reduction, cast_first=False,
+        names=("class_weights", "weights", "where"),
+    )  # fmt: skip
     xp, shape, ct = inp.xp, inp.shape, inp.compute
     ax = _checks.normalize_axis(axis, len(shape))
     eps = _checks.check_fraction(label_smoothing, "label_smoothing")
     zl = _checks.check_nonnegative_number(z_loss, "z_loss")
+    _checks.check_choice(invalid, "invalid", _checks.INVALID_POLICIES)
     n_classes = _n_classes(shape, ax)
     cw = class_vector(xp, class_weights, n_classes, "class_weights", ct)
+    cw = nonnegative(xp, cw, "class_weights", invalid, to_nan=False)  # negative: NaN rows in the kernel
     w = prepare_weights(xp, weights, row_shape(shape, ax), ct)
     rows = _chunked.plan(xp, inp.x, ax, ct, chunk_size)
     if rows is not None:  # row blocks: see xbackend._lib._chunked
@@ -236,7 +255,7 @@ def sparse_softmax_cross_entropy(
         Rows with this label have loss 0 and gradient 0 and are not counted by ``"mean"``
         (PyTorch's default is -100; here there is none unless given).
     class_weights : array, optional
-        Shape ``(C,)``; not differentiated.
+        Shape ``(C,)``; not differentiated. Negative entries follow ``invalid``.
     weights : array, optional
         Per-example weights broadcastable to the unreduced loss.
     label_smoothing : float
@@ -256,6 +275,8 @@ def sparse_softmax_cross_entropy(
         raises :class:`ValueError` naming the first bad label (concrete arrays: at once;
         Dask: when computed; under ``jax.jit``/``tf.function``: at trace time). A bad
         label never reaches a backend's gather (which would wrap, NaN or device-assert).
+        Negative ``class_weights`` follow the same policy: NaN on the rows labelled with
+        such a class (every row with ``label_smoothing``), or :class:`ValueError`.
     dtype : dtype, optional
         Result dtype (default: the logits' dtype). float16/bfloat16 are computed in float32.
     chunk_size : int, "auto" or None
@@ -292,8 +313,9 @@ def sparse_softmax_cross_entropy(
     np.float64(0.3185...)
     """
     inp = prepare(
-        logits, labels, class_weights, weights, where, xp=xp, dtype=dtype, reduction=reduction, cast_first=False
-    )
+        logits, labels, class_weights, weights, where, xp=xp, dtype=dtype, reduction=reduction, cast_first=False,
+        names=("class_weights", "weights", "where"),
+    )  # fmt: skip
     xp, shape, ct = inp.xp, inp.shape, inp.compute
     ax = _checks.normalize_axis(axis, len(shape))
     rshape = shape[:ax] + shape[ax + 1 :]
@@ -305,6 +327,7 @@ def sparse_softmax_cross_entropy(
     zl = _checks.number_option(z_loss, "z_loss", _checks.check_nonnegative_number)
     n_classes = _n_classes(shape, ax)
     cw = None if class_weights is None else class_vector(xp, class_weights, n_classes, "class_weights", ct)
+    cw = nonnegative(xp, cw, "class_weights", invalid)
     w = None if weights is None else prepare_weights(xp, weights, rshape, ct)
     y, keep, counted = label_state(xp, labels, n_classes, ignore_index, invalid, ct, be=inp.be)
     st = _kernels.SparseStatic(ax, eps, zl)
@@ -394,7 +417,9 @@ def softmax_focal_loss(
     gamma : float
         Focusing parameter :math:`\gamma \ge 0`.
     alpha : None, float or array
-        None (no weighting), a scalar, or a length-C array of class weights.
+        None (no weighting), a scalar >= 0, or a length-C array of class weights (negative
+        entries follow ``invalid``: NaN rows for the labels of such a class, or
+        :class:`ValueError`).
     ignore_index : int, optional
         Rows with this label give 0 and are not counted by ``"mean"``.
     weights : array, optional
@@ -428,7 +453,9 @@ def softmax_focal_loss(
     labels follow ``invalid`` (a NaN row, or :class:`ValueError`).
     """
     alpha_arr = None if alpha is None or isinstance(alpha, (int, float)) else alpha
-    inp = prepare(logits, labels, alpha_arr, weights, xp=xp, dtype=dtype, reduction=reduction)
+    inp = prepare(
+        logits, labels, alpha_arr, weights, xp=xp, dtype=dtype, reduction=reduction, names=("alpha", "weights")
+    )
     xp, shape, ct = inp.xp, inp.shape, inp.compute
     ax = _checks.normalize_axis(axis, len(shape))
     rshape = shape[:ax] + shape[ax + 1 :]
@@ -442,7 +469,7 @@ def softmax_focal_loss(
     alpha_scalar = None
     if alpha_arr is None and alpha is not None:
         alpha_scalar = _checks.check_nonnegative_number(alpha, "alpha")
-    av = class_vector(xp, alpha_arr, n_classes, "alpha", ct)
+    av = nonnegative(xp, class_vector(xp, alpha_arr, n_classes, "alpha", ct), "alpha", invalid)
     w = prepare_weights(xp, weights, row_shape(shape, ax), ct)
     y, keep, counted = label_state(xp, labels, n_classes, ignore_index, invalid, ct)
     if eps:  # soft targets: the categorical focal kernel on the one-hot of y
@@ -500,6 +527,7 @@ def categorical_cross_entropy(
     eps: float | None = None,
     weights: Any = None,
     reduction: str = "none",
+    invalid: str = "nan",
     dtype: Any = None,
     xp: ModuleType | None = None,
 ) -> Any:
@@ -520,7 +548,8 @@ def categorical_cross_entropy(
     Parameters
     ----------
     probs : array
-        Real floating probabilities, class axis ``axis``.
+        Real floating probabilities in [0, 1] (values outside follow ``invalid``), class
+        axis ``axis``.
     labels : array
         Real floating probability vectors broadcastable to ``probs``.
     axis : int
@@ -531,6 +560,13 @@ def categorical_cross_entropy(
         Per-example weights broadcastable to the unreduced loss.
     reduction : {"none", "sum", "mean", "sum_over_batch_size"}
         See :mod:`xbackend._lib._reduce`.
+    invalid : {"nan", "raise"}
+        Probabilities outside [0, 1] (``1.5``, ``-0.5``, ``±inf``: typically logits passed
+        by mistake), like bad integer labels: ``"nan"`` (default, jit-safe, no host sync)
+        makes that element NaN, hence its row's loss (whatever its label: ``0·NaN`` is
+        NaN) and the gradient at that element; ``"raise"`` raises :class:`ValueError`
+        naming the first one and its position. The clip to
+        :math:`[\epsilon, 1-\epsilon]` applies only inside [0, 1].
     dtype : dtype, optional
         Result dtype (default: the probabilities' dtype).
     xp : namespace, optional
@@ -544,7 +580,8 @@ def categorical_cross_entropy(
     Notes
     -----
     NaN probabilities or labels give a NaN row, also in the gradient (the clip does not
-    hide them); other probabilities outside :math:`[\epsilon, 1-\epsilon]` (0, 1, ±inf)
+    hide them), and so do probabilities outside [0, 1] under ``invalid="nan"``;
+    probabilities in :math:`[0, \epsilon)` or :math:`(1-\epsilon, 1]` (0 and 1 included)
     are clipped: a finite loss with a zero gradient there.
 
     Examples
@@ -553,13 +590,16 @@ def categorical_cross_entropy(
     >>> xb.categorical_cross_entropy(np.array([[0.7, 0.2, 0.1]]), np.array([[1.0, 0.0, 0.0]]))
     array([0.35667494])
     """
-    inp = prepare(probs, labels, weights, xp=xp, dtype=dtype, reduction=reduction, name="probs")
+    inp = prepare(
+        probs, labels, weights, xp=xp, dtype=dtype, reduction=reduction, name="probs", names=("weights",)
+    )
     xp, shape, ct = inp.xp, inp.shape, inp.compute
     ax = _checks.normalize_axis(axis, len(shape), target="probs")
     e = clip_eps(xp, eps, probs.dtype)
+    _checks.check_choice(invalid, "invalid", _checks.INVALID_POLICIES)
     w = prepare_weights(xp, weights, row_shape(shape, ax), ct)
     y = float_labels(xp, labels, shape, ct, allow_int=False, target="probs")
-    logp = xp.log(xp.where(inp.x == inp.x, xp.clip(inp.x, e, 1.0 - e), inp.x))  # NaN stays NaN, also in the gradient
+    logp = xp.log(probabilities(xp, inp.x, e, invalid))  # NaN (and outside [0, 1]) stays NaN, also in the gradient
     loss = -xp.sum(y * logp, axis=ax)
     return reduce_loss(xp, loss, reduction=reduction, weights=w, out_dtype=inp.out)
 
