@@ -95,6 +95,11 @@ class KernelNamespace:
         class per row."""
         return self.where(onehot(), v, G)
 
+    def max_argmax(self, x: Any, axis: int) -> tuple[Any, Any] | None:
+        """``(max, argmax)`` along ``axis`` (keepdims) in one pass, where the framework has
+        it; None: compute them separately (compilers fuse the two reductions)."""
+        return None
+
     def reciprocal_(self, t: Any) -> Any:
         """``1 / t``."""
         return 1.0 / t

@@ -58,6 +58,10 @@ class InPlace(KernelNamespace):
         self.module.put_along_axis(G, idx, v, axis=axis)
         return G
 
+    def max_argmax(self, x: Any, axis: int) -> tuple[Any, Any] | None:
+        d = self.module.argmax(x, axis=axis, keepdims=True)
+        return self.module.take_along_axis(x, d, axis=axis), d
+
     def reciprocal_(self, t: Any) -> Any:
         return self.module.reciprocal(t, out=t)
 

@@ -65,6 +65,10 @@ class InPlace(KernelNamespace):
             return G.scatter_(axis, idx, v.to(G.dtype).expand(idx.shape))
         return G.scatter_(axis, idx, v)
 
+    def max_argmax(self, x: Any, axis: int) -> tuple[Any, Any] | None:
+        m, d = x.max(dim=axis, keepdim=True)
+        return m, d
+
     def reciprocal_(self, t: Any) -> Any:
         return t.reciprocal_()
 

@@ -187,6 +187,19 @@ def dominant(xp: ModuleType, x: Any, axis: int) -> Any:
     return xp.argmax(x, axis=axis, keepdims=True)
 
 
+def row_shift_dominant(xp: ModuleType, x: Any, axis: int) -> tuple[Any, Any, Any]:
+    """``(m, nonempty, d)``: :func:`row_shift` and :func:`dominant` in one pass over ``x``
+    where temporaries are updated in place (torch: ``torch.max`` gives both; NumPy:
+    ``argmax`` and an O(rows) gather), elsewhere two reductions (compilers fuse them)."""
+    md = xp.max_argmax(x, axis) if xp.inplace and 0 not in tuple(x.shape) else None
+    if md is None:
+        m, nonempty = row_shift(xp, x, axis)
+        return m, nonempty, dominant(xp, x, axis)
+    m, d = md
+    nonempty = m != -xp.inf
+    return xp.where(nonempty, m, 0.0), nonempty, d
+
+
 def log1p_rest_fresh(xp: ModuleType, e: Any, d: Any, axis: int) -> Any:
     """``log Σ e`` as ``log1p`` of the sum without class ``d``, for a fresh temporary
     ``e = exp(x − m)`` (overwritten) whose entry at ``d`` is 1 (0 on an empty row)."""
@@ -347,8 +360,7 @@ class SoftmaxXent(_RowKernel):
     def forward(self, xp, x, y, arrays, st):
         ax = st.axis
         q = _effective_labels(xp, x, y, arrays, st)
-        m, nonempty = row_shift(xp, x, ax)
-        d = dominant(xp, x, ax)
+        m, nonempty, d = row_shift_dominant(xp, x, ax)
         xs = shifted_fresh(xp, x, m)
         if xp.inplace:
             lse_s = log1p_rest_fresh(xp, xp.exp(xs), d, ax)
@@ -427,8 +439,7 @@ class SparseSoftmaxXent(_RowKernel):
     def forward(self, xp, x, y, arrays, st):
         keep, cw = arrays
         ax, eps = st.axis, st.label_smoothing
-        m, nonempty = row_shift(xp, x, ax)
-        d = dominant(xp, x, ax)
+        m, nonempty, d = row_shift_dominant(xp, x, ax)
         yk = xp.expand_dims(y, axis=ax)
         a = 1.0 - st.label_smoothing if cw is None else _label_mass(xp, cw, x, yk, st)
         x_y = shifted(xp, gather(xp, x, yk, ax), m)  # O(rows)
