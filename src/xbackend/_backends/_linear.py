@@ -140,13 +140,14 @@ def _jax_function(xp: ModuleType, st: L.LinearStatic, reduced: bool):
         need = (True, True, b is not None)
         if reduced:
             loss, gs = L.loss_and_grads(xp, h, W, b, consts, st, coef, need)
-            return _reduce(xp, loss, coef), gs
+            return _reduce(xp, loss, coef), (gs, consts)
         loss, lse = L.loss_rows(xp, h, W, b, consts, st)
         return loss, (h, W, b, consts, lse)
 
     def bwd(res, g):
         if reduced:
-            gs = tuple(None if v is None else g * v for v in res)
+            gs, consts = res
+            gs = tuple(None if v is None else g * v for v in gs)
         else:
             h, W, b, consts, lse = res
             gs = L.grads(xp, h, W, b, consts, st, lse, g, (True, True, b is not None))
