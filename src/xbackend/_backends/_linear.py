@@ -16,7 +16,8 @@ math (:mod:`xbackend._lib._linear`) returns the three gradients itself. Two mode
   forward saves each row's log-sum-exp (O(N)) and the backward makes one more pass over
   the blocks (:func:`~xbackend._lib._linear.grads`): four matrix products in all.
 
-Per framework: torch, a ``torch.autograd.Function`` in the ``setup_context`` form (the
+Per framework: torch, a ``torch.autograd.Function`` in the ``setup_context`` form (in
+:mod:`xbackend._backends._linear_torch`, which imports torch; the
 precomputed gradients are extra, non-differentiable outputs of ``forward``); JAX, a
 ``jax.custom_vjp`` (under ``jit``, XLA drops the gradient a caller does not use);
 TensorFlow, ``tf.custom_gradient``. NumPy, CuPy, Dask and array-api-strict run the
@@ -57,54 +58,6 @@ def apply_linear(
 
 # ------------------------------------------------------------------------- torch
 
-_torch_functions: dict = {}
-
-
-def _torch_function_classes():
-    if _torch_functions:
-        return _torch_functions["reduced"], _torch_functions["rows"]
-    import torch
-
-    class _Reduced(torch.autograd.Function):
-        @staticmethod
-        def forward(h, W, b, y, keep, cw, coef, xp, st, need):  # type: ignore[override]
-            loss, gs = L.loss_and_grads(xp, h, W, b, (y, keep, cw), st, coef, need)
-            return (_reduce(xp, loss, coef),) + tuple(g for g in gs if g is not None)
-
-        @staticmethod
-        def setup_context(ctx, inputs, output):  # type: ignore[override]
-            ctx.need = inputs[-1]
-            ctx.mark_non_differentiable(*output[1:])
-            ctx.save_for_backward(*output[1:])
-
-        @staticmethod
-        def backward(ctx, g, *_):  # type: ignore[override]
-            saved = iter(ctx.saved_tensors)
-            out = [g * next(saved) if n else None for n in ctx.need]
-            return (*out, None, None, None, None, None, None, None)
-
-    class _Rows(torch.autograd.Function):
-        @staticmethod
-        def forward(h, W, b, y, keep, cw, xp, st, need):  # type: ignore[override]
-            return L.loss_rows(xp, h, W, b, (y, keep, cw), st)
-
-        @staticmethod
-        def setup_context(ctx, inputs, output):  # type: ignore[override]
-            h, W, b, y, keep, cw, xp, st, need = inputs
-            ctx.xp, ctx.st, ctx.need = xp, st, need
-            ctx.mark_non_differentiable(output[1])
-            ctx.save_for_backward(h, W, b, y, keep, cw, output[1])
-
-        @staticmethod
-        def backward(ctx, g, _):  # type: ignore[override]
-            h, W, b, y, keep, cw, lse = ctx.saved_tensors
-            gs = L.grads(ctx.xp, h, W, b, (y, keep, cw), ctx.st, lse, g, ctx.need)
-            return (*gs, None, None, None, None, None, None)
-
-    _torch_functions.update(reduced=_Reduced, rows=_Rows)
-    return _Reduced, _Rows
-
-
 def _torch_apply(xp, st, h, W, b, consts, coef):
     import torch
 
@@ -117,7 +70,8 @@ def _torch_apply(xp, st, h, W, b, consts, coef):
         with torch.no_grad():
             loss = L.loss_rows(xp, h, W, b, consts, st)[0]
         return loss if coef is None else _reduce(xp, loss, coef)
-    reduced, rows = _torch_function_classes()
+    from xbackend._backends._linear_torch import LinearXentReduced as reduced, LinearXentRows as rows
+
     if coef is None:
         return rows.apply(h, W, b, *consts, xp, st, need)[0]
     return reduced.apply(h, W, b, *consts, coef, xp, st, need)[0]
