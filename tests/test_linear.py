@@ -448,3 +448,31 @@ def test_errors_name_the_argument():
         xb.linear_cross_entropy(h, W, y, softcap=-1.0)
     with pytest.raises(ValueError, match="label_smoothing must be in"):
         xb.linear_cross_entropy(h, W, y, label_smoothing=2.0)
+
+
+# -------------------------------------------------------------------------- compat
+
+
+def test_compat_torch_is_a_drop_in_for_linear_then_cross_entropy():
+    """``xbackend.compat.torch.linear_cross_entropy(h, W, y, b, weight=..., ...)`` ==
+    ``F.cross_entropy(F.linear(h, W, b), y, weight=..., ...)`` with PyTorch's defaults
+    (``ignore_index=-100``, ``reduction="mean"``), values and gradients."""
+    torch = require("torch")
+    from xbackend.compat import torch as xt
+
+    F = torch.nn.functional
+    d = _data(5)
+    h = torch.asarray(d["h"].reshape(-1, D)).requires_grad_(True)
+    W = torch.asarray(d["W"]).requires_grad_(True)
+    b = torch.asarray(d["b"]).requires_grad_(True)
+    y = torch.asarray(d["y"].reshape(-1))
+    cw = torch.asarray(d["cw"])
+    for kw in ({}, {"weight": cw, "label_smoothing": 0.1}, {"reduction": "sum"}, {"reduction": "none"}):
+        ref = F.cross_entropy(F.linear(h, W, b), y, **kw)
+        got = xt.linear_cross_entropy(h, W, y, b, **kw)
+        torch.testing.assert_close(got, ref, rtol=1e-12, atol=1e-12)
+        cot = torch.rand_like(ref)
+        for g, w in zip(torch.autograd.grad(got, (h, W, b), cot), torch.autograd.grad(ref, (h, W, b), cot)):
+            torch.testing.assert_close(g, w, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match=r"input must have shape \(N, D\) or \(D,\)"):
+        xt.linear_cross_entropy(torch.asarray(d["h"]), W, torch.asarray(d["y"]))
