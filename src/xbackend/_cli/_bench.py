@@ -44,6 +44,7 @@ from xbackend._cli._report import Progress
 __all__ = ["add_arguments", "run"]
 
 LOSSES = ("sparse", "softmax", "sigmoid")
+LINEAR = "linear"  # --losses linear: xbackend._cli._bench_linear (shapes NxDxV:dtype; not in the default list)
 PASSES = ("fwd", "fwd+bwd")
 GPU_SHAPES = "8192x128256:bfloat16,8192x32768:float32,65536x1000:float32"
 CPU_SHAPES = "512x32768:bfloat16,1024x8192:float32,16384x256:float32"
@@ -67,7 +68,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where the arrays live")
     parser.add_argument("--backends", default="torch,jax",
                         help="comma-separated: torch, jax, tensorflow (default: torch,jax)")
-    parser.add_argument("--losses", default=",".join(LOSSES), help=f"comma-separated subset of {','.join(LOSSES)}")
+    parser.add_argument("--losses", default=",".join(LOSSES), help=f"comma-separated subset of {','.join(LOSSES)},{LINEAR}")
     parser.add_argument("--shapes", default=None,
                         help=f"RxC:dtype,... (default GPU: {GPU_SHAPES}; CPU: {CPU_SHAPES})")
     parser.add_argument("--passes", default=",".join(PASSES), help="fwd, fwd+bwd or both")
@@ -502,10 +503,15 @@ def _cases(args: argparse.Namespace) -> list[tuple[str, str, tuple, str]]:
         if b not in _BACKENDS:
             raise SystemExit(f"xbackend bench: unknown backend {b!r} (choose from {', '.join(_BACKENDS)})")
     for loss in losses:
-        if loss not in LOSSES:
-            raise SystemExit(f"xbackend bench: unknown loss {loss!r} (choose from {', '.join(LOSSES)})")
+        if loss not in LOSSES + (LINEAR,):
+            raise SystemExit(f"xbackend bench: unknown loss {loss!r} (choose from {', '.join(LOSSES + (LINEAR,))})")
+    if LINEAR in losses and not args.shapes:  # linear: NxDxV shapes (hidden, weight), see _bench_linear
+        from xbackend._cli._bench_linear import LINEAR_CPU_SHAPES, LINEAR_GPU_SHAPES
+
+        shapes += _parse_shapes(LINEAR_GPU_SHAPES if args.device == "cuda" else LINEAR_CPU_SHAPES)
     # shape-major, backends interleaved: a time limit cuts whole shapes, not a backend
-    return [(b, loss, s, d) for (s, d) in shapes for loss in losses for b in backends]
+    return [(b, loss, s, d) for (s, d) in shapes for loss in losses for b in backends
+            if (loss == LINEAR) == (len(s) == 3)]  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
@@ -539,9 +545,10 @@ def run(args: argparse.Namespace) -> int:
                     cells.append(Cell(backend, loss, shape, dtype, p, note="skipped: time limit"))
                 continue
             try:
-                if backend not in impls:
-                    impls[backend] = _BACKENDS[backend](args.device)
-                impl = impls[backend]
+                key = backend + (":linear" if loss == LINEAR else "")
+                if key not in impls:
+                    impls[key] = _impl(backend, loss, args.device)
+                impl = impls[key]
                 x, y = impl.inputs(loss, shape, dtype)
             except Exception as exc:  # noqa: BLE001 -- a backend that cannot run is reported
                 for p in passes:
@@ -568,6 +575,17 @@ def run(args: argparse.Namespace) -> int:
     print(md)
     print(f"wrote {out_dir / (stem + '.json')} and {out_dir / (stem + '.md')}")
     return 0
+
+
+def _impl(backend: str, loss: str, device: str) -> Any:
+    if loss != LINEAR:
+        return _BACKENDS[backend](device)
+    from xbackend._cli import _bench_linear
+
+    cls = {"torch": _bench_linear.TorchLinear, "jax": _bench_linear.JaxLinear}.get(backend)
+    if cls is None:
+        raise NotImplementedError(f"--losses linear runs on torch and jax, not {backend}")
+    return cls(device)
 
 
 def _measure(cell: Cell, impl: Any, x: Any, y: Any, modes: list[str], args: argparse.Namespace) -> None:
