@@ -5,6 +5,7 @@ TensorFlow arrays, on the device the inputs live on; the namespace is inferred f
 inputs (or passed as ``xp=``). Importing xbackend imports no framework.
 """
 
+from xbackend._lib._linear_xent import linear_cross_entropy as linear_cross_entropy
 from xbackend._lib._primitives import log_sigmoid as log_sigmoid
 from xbackend._lib._primitives import log_softmax as log_softmax
 from xbackend._lib._primitives import logsumexp as logsumexp
@@ -39,4 +40,5 @@ __all__ = [
     "softmax_focal_loss",
     "softplus",
     "sparse_softmax_cross_entropy",
+    "linear_cross_entropy",
 ]

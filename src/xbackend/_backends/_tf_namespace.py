@@ -64,6 +64,7 @@ IMPLEMENTED = (
     "expand_dims", "expm1", "finfo", "isdtype", "log", "log1p", "max", "maximum", "mean",
     "minimum", "negative", "ones_like", "permute_dims", "reshape", "squeeze", "sum", "take", "take_along_axis",
     "to_device", "where", "zeros_like",
+    "matmul", "matrix_transpose", "tanh", "zeros",  # linear_cross_entropy
 )  # fmt: skip
 """The functions of this namespace (constants and dtypes are listed in the module)."""
 
@@ -518,3 +519,26 @@ def permute_dims(x: Any, /, axes: tuple) -> tf.Tensor:
     """``tf.transpose``."""
     x = _tensor(x)
     return tf.transpose(x, [_normalize_axis(a, x.shape.rank) for a in axes])
+
+
+# ------------------------------------------- linear algebra (linear_cross_entropy)
+
+
+def matmul(x1: Any, x2: Any, /) -> tf.Tensor:
+    """``tf.linalg.matmul`` (2-D operands)."""
+    return tf.linalg.matmul(_tensor(x1), _tensor(x2))
+
+
+def matrix_transpose(x: Any, /) -> tf.Tensor:
+    """``tf.linalg.matrix_transpose`` (the last two axes)."""
+    return tf.linalg.matrix_transpose(_tensor(x))
+
+
+def tanh(x: Any, /) -> tf.Tensor:
+    return tf.math.tanh(_tensor(x))
+
+
+def zeros(shape: Any, *, dtype: Any = None, device: Any = None) -> tf.Tensor:
+    dims = [shape] if isinstance(shape, int) else list(shape)
+    with _on(device):
+        return tf.zeros(dims, dtype=_DEFAULT_FLOAT if dtype is None else _as_dtype(dtype))

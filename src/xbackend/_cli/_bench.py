@@ -50,6 +50,7 @@ from xbackend._cli._report import Progress
 __all__ = ["add_arguments", "run", "validate", "BenchArgumentError"]
 
 LOSSES = ("sparse", "softmax", "sigmoid")
+LINEAR = "linear"  # --losses linear: xbackend._cli._bench_linear (shapes NxDxV:dtype; not in the default list)
 PASSES = ("fwd", "fwd+bwd")
 GPU_SHAPES = "8192x128256:bfloat16,8192x32768:float32,65536x1000:float32"
 CPU_SHAPES = "512x32768:bfloat16,1024x8192:float32,16384x256:float32"
@@ -78,7 +79,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where the arrays live")
     parser.add_argument("--backends", default="torch,jax",
                         help="comma-separated: torch, jax, tensorflow (default: torch,jax)")
-    parser.add_argument("--losses", default=",".join(LOSSES), help=f"comma-separated subset of {','.join(LOSSES)}")
+    parser.add_argument("--losses", default=",".join(LOSSES), help=f"comma-separated subset of {','.join(LOSSES)},{LINEAR}")
     parser.add_argument("--shapes", default=None,
                         help=f"RxC:dtype,... (default GPU: {GPU_SHAPES}; CPU: {CPU_SHAPES})")
     parser.add_argument("--passes", default=",".join(PASSES), help="fwd, fwd+bwd or both")
@@ -547,7 +548,7 @@ def validate(args: argparse.Namespace) -> dict[str, Any]:
     modes_text = args.modes if args.modes is not None else ("eager" if args.quick else "eager,compiled")
     parsed: dict[str, Any] = {
         "backends": _split(args.backends, "--backends", tuple(_BACKENDS)),
-        "losses": _split(args.losses, "--losses", LOSSES),
+        "losses": _split(args.losses, "--losses", LOSSES + (LINEAR,)),
         "passes": _split(args.passes, "--passes", PASSES),
         "modes": _split(modes_text, "--modes", ("eager", "compiled")),
     }
@@ -559,6 +560,10 @@ def validate(args: argparse.Namespace) -> dict[str, Any]:
         raise BenchArgumentError(f"--time-limit must be > 0 seconds, got {args.time_limit}")
     default_shapes = QUICK_SHAPES if args.quick else (GPU_SHAPES if args.device == "cuda" else CPU_SHAPES)
     parsed["shapes"] = _parse_shapes_arg(args.shapes or default_shapes)
+    if LINEAR in parsed["losses"] and not args.shapes:  # linear: NxDxV shapes (hidden, weight), see _bench_linear
+        from xbackend._cli._bench_linear import LINEAR_CPU_SHAPES, LINEAR_GPU_SHAPES
+
+        parsed["shapes"] += _parse_shapes_arg(LINEAR_GPU_SHAPES if args.device == "cuda" else LINEAR_CPU_SHAPES)
     if args.tag is not None and (not args.tag or "/" in args.tag or "\\" in args.tag):
         raise BenchArgumentError(f"--tag must be a plain file name stem, got {args.tag!r}")
     return parsed
@@ -566,7 +571,8 @@ def validate(args: argparse.Namespace) -> dict[str, Any]:
 
 def _cases(parsed: dict[str, Any]) -> list[tuple[str, str, tuple, str]]:
     # shape-major, backends interleaved: a time limit cuts whole shapes, not a backend
-    return [(b, loss, s, d) for (s, d) in parsed["shapes"] for loss in parsed["losses"] for b in parsed["backends"]]
+    return [(b, loss, s, d) for (s, d) in parsed["shapes"] for loss in parsed["losses"] for b in parsed["backends"]
+            if (loss == LINEAR) == (len(s) == 3)]  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
@@ -610,9 +616,10 @@ def run(args: argparse.Namespace) -> int:
                     cells.append(Cell(backend, loss, shape, dtype, p, note="skipped: time limit"))
                 continue
             try:
-                if backend not in impls:
-                    impls[backend] = _BACKENDS[backend](args.device)
-                impl = impls[backend]
+                key = backend + (":linear" if loss == LINEAR else "")
+                if key not in impls:
+                    impls[key] = _impl(backend, loss, args.device)
+                impl = impls[key]
                 x, y = impl.inputs(loss, shape, dtype)
             except Exception as exc:  # noqa: BLE001 -- a backend that cannot run is reported
                 for p in passes:
@@ -655,6 +662,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"xbackend bench: {len(errors)} of {len(cells)} cells failed", file=sys.stderr, flush=True)
         return 1
     return 0
+
+
+def _impl(backend: str, loss: str, device: str) -> Any:
+    if loss != LINEAR:
+        return _BACKENDS[backend](device)
+    from xbackend._cli import _bench_linear
+
+    cls = {"torch": _bench_linear.TorchLinear, "jax": _bench_linear.JaxLinear}.get(backend)
+    if cls is None:
+        raise NotImplementedError(f"--losses linear runs on torch and jax, not {backend}")
+    return cls(device)
 
 
 def _measure(cell: Cell, impl: Any, x: Any, y: Any, modes: list[str], args: argparse.Namespace) -> None:

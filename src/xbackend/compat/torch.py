@@ -40,7 +40,7 @@ from xbackend._lib._softmax import softmax_cross_entropy as _softmax_cross_entro
 from xbackend._lib._softmax import sparse_softmax_cross_entropy as _sparse_softmax_cross_entropy
 from xbackend.compat._common import check_same_shape, check_torch_reduction
 
-__all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy"]
+__all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "linear_cross_entropy"]
 
 #: PyTorch's ``reduction="mean"`` for elementwise losses and probability targets
 #: divides by the number of elements; xbackend calls that "sum_over_batch_size".
@@ -301,6 +301,78 @@ def cross_entropy(
         reduction=red,
         invalid=invalid,
     )
+
+
+# ------------------------------------------------------- linear_cross_entropy (#14)
+
+
+def linear_cross_entropy(
+    input: Any,
+    linear_weight: Any,
+    target: Any,
+    bias: Any = None,
+    weight: Any = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+    *,
+    invalid: str = "nan",
+    chunk_size: int | str | None = "auto",
+) -> Any:
+    r"""``F.cross_entropy(F.linear(input, linear_weight, bias), target, weight=weight, ...)``
+    without the logits.
+
+    Computed by :func:`xbackend.linear_cross_entropy` (blocks over the vocabulary and
+    the rows; analytic gradients of ``input``, ``linear_weight`` and ``bias``). With
+    :math:`x = \mathrm{input}\,W^	op + b` and smoothing :math:`arepsilon`, a row's
+    loss is :math:`-(1-arepsilon)\,w_y\log p_y - rac{arepsilon}{V}\sum_c w_c\log p_c`
+    and ``"mean"`` divides by :math:`\sum_i w_{y_i}` over the rows whose label is not
+    ``ignore_index``, as :func:`cross_entropy` (and PyTorch) does.
+
+    Parameters
+    ----------
+    input : array
+        ``(N, D)`` or ``(D,)`` (flatten a ``(B, T, D)`` sequence to ``(B*T, D)`` first,
+        as for the composition, whose classes would otherwise sit at dim 1).
+    linear_weight : array
+        ``(V, D)``, ``torch.nn.Linear.weight``'s layout.
+    target : array
+        Integer class indices, ``(N,)`` or ``()``.
+    bias : array, optional
+        ``(V,)``.
+    weight : array, optional
+        Class weights ``(V,)`` (``F.cross_entropy``'s ``weight``).
+    ignore_index, reduction, label_smoothing
+        As in ``F.cross_entropy``.
+    invalid : {"nan", "raise"}
+        (not in PyTorch) Out-of-range targets: a NaN row or :class:`ValueError`.
+    chunk_size : int, "auto" or None
+        (not in PyTorch) Vocabulary columns per block; see
+        :func:`xbackend.linear_cross_entropy`.
+
+    Returns
+    -------
+    array
+        A 0-d array, or ``(N,)`` / ``()`` for ``reduction="none"``.
+
+    Notes
+    -----
+    Differences from the composition: ``"mean"`` over an empty or fully ignored batch
+    is 0 (PyTorch: NaN); no gradient flows to ``weight`` (class weights).
+    """
+    from xbackend._lib._linear_xent import linear_cross_entropy as _linear_cross_entropy
+
+    check_torch_reduction(reduction)
+    _checks.require_array(input, "input")
+    if len(input.shape) not in (1, 2):
+        raise ValueError(
+            f"input must have shape (N, D) or (D,), got {tuple(input.shape)}; reshape a sequence "
+            "batch to (-1, D) (and its targets to (-1,)) first"
+        )
+    return _linear_cross_entropy(
+        input, linear_weight, target, bias=bias, class_weights=weight, ignore_index=ignore_index,
+        label_smoothing=label_smoothing, reduction=reduction, invalid=invalid, chunk_size=chunk_size,
+    )  # fmt: skip
 
 
 def _namespace(*arrays: Any) -> Any:

@@ -1,0 +1,160 @@
+"""``xbackend bench --losses linear``: :func:`xbackend.linear_cross_entropy` against the
+naive ``matmul + native cross-entropy`` of the same framework.
+
+Shapes are ``NxDxV:dtype`` (hidden ``(N, D)``, weight ``(V, D)``, no bias). Variants, as
+for the other losses: ``native`` (``F.cross_entropy(F.linear(h, W), y)``;
+``optax.softmax_cross_entropy_with_integer_labels(h @ W.T, y).mean()``), ``xb``
+(``linear_cross_entropy(h, W, y, reduction="mean")``, ``chunk_size="auto"``) and both
+compiled (``torch.compile(fullgraph=True)``, ``jax.jit``). ``fwd+bwd`` differentiates
+``h`` and ``W``. Memory is the peak beyond the inputs **and their gradients** (torch: the
+profiler's allocation trace minus the gradients of ``h`` and ``W`` for ``fwd+bwd``; JAX:
+XLA's temporary buffers of the compiled function), over the bytes of the naive
+version's logits ``N·V`` in the compute dtype (so the naive ``fwd+bwd`` shows about 2+:
+the logits and their gradient).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from xbackend._cli._bench import _Jax, _Torch
+
+__all__ = ["LINEAR_CPU_SHAPES", "LINEAR_GPU_SHAPES", "TorchLinear", "JaxLinear"]
+
+LINEAR_CPU_SHAPES = "4096x512x32768:float32"
+LINEAR_GPU_SHAPES = "8192x4096x128256:bfloat16,16384x2048x256000:bfloat16"
+
+
+def _logits_bytes(shape: tuple, dtype: str) -> int:
+    n, _, v = shape
+    return n * v * (2 if dtype in ("bfloat16", "float16") else 4 if dtype == "float32" else 8)
+
+
+class TorchLinear(_Torch):
+    def inputs(self, loss: str, shape: tuple, dtype: str, seed: int = 0):
+        t = self.torch
+        n, d, v = shape
+        g = t.Generator(device=self.dev).manual_seed(seed)
+        dt = getattr(t, dtype)
+        h = t.randn((n, d), generator=g, device=self.dev, dtype=t.float32).to(dt)
+        W = (t.randn((v, d), generator=g, device=self.dev, dtype=t.float32) / d**0.5).to(dt)
+        y = t.randint(0, v, (n,), generator=g, device=self.dev)
+        self._shape, self._dtype = shape, dtype
+        return (h, W), y
+
+    def variants(self, loss: str, pass_: str, x: Any, y: Any, modes: list[str]) -> dict[str, Callable[[], None]]:
+        import torch.nn.functional as F
+
+        import xbackend as xb
+
+        t = self.torch
+        t._dynamo.reset()
+        native = lambda h, W, y: F.cross_entropy(F.linear(h, W), y)  # noqa: E731
+        ours = lambda h, W, y: xb.linear_cross_entropy(h, W, y, reduction="mean")  # noqa: E731
+        impls: dict[str, Callable] = {}
+        if "eager" in modes:
+            impls.update(native=native, xb=ours)
+        if "compiled" in modes:
+            impls["native_c"] = t.compile(native, fullgraph=True)
+            impls["xb_c"] = t.compile(ours, fullgraph=True)
+            impls.setdefault("native", native)
+        h, W = x
+        fns = {}
+        for name, f in impls.items():
+            if pass_ == "fwd":
+
+                def run(f=f):
+                    with t.no_grad():
+                        f(h, W, y)
+                    self.sync()
+
+            else:
+                hl, Wl = h.detach().requires_grad_(), W.detach().requires_grad_()
+
+                def run(f=f, hl=hl, Wl=Wl):
+                    f(hl, Wl, y).backward()
+                    hl.grad = Wl.grad = None
+                    self.sync()
+
+            fns[name] = run
+        self._pass = pass_
+        return fns
+
+    def floor(self, pass_: str, x: Any) -> Callable[[], None]:
+        h, W = x
+
+        def run():  # one product: the compute floor of the forward
+            self.torch.matmul(h[:256], W.T).sum()
+            self.sync()
+
+        return run
+
+    def memory(self, fn: Callable[[], None], x: Any) -> tuple[float | None, str]:
+        h, W = x
+        grads = (h.numel() * h.element_size() + W.numel() * W.element_size()) if self._pass != "fwd" else 0
+        logits = _logits_bytes(self._shape, self._dtype)
+        ratio, how = super().memory(fn, h)
+        peak = ratio * h.numel() * h.element_size() - grads
+        return peak / logits, how + " minus the gradients of h and W, over the naive logits' bytes"
+
+
+class JaxLinear(_Jax):
+    def inputs(self, loss: str, shape: tuple, dtype: str, seed: int = 0):
+        import jax.numpy as jnp
+
+        jax = self.jax
+        n, d, v = shape
+        k1, k2, k3 = jax.random.split(jax.random.key(seed), 3)
+        dt = getattr(jnp, dtype)
+        with jax.default_device(self.dev):
+            h = jax.random.normal(k1, (n, d), jnp.float32).astype(dt)
+            W = (jax.random.normal(k2, (v, d), jnp.float32) / d**0.5).astype(dt)
+            y = jax.random.randint(k3, (n,), 0, v)
+        self._shape, self._dtype = shape, dtype
+        return (h, W), y
+
+    def _programs(self, loss: str, pass_: str, modes: list[str]) -> dict[str, Callable]:
+        import optax
+
+        import xbackend as xb
+
+        jax = self.jax
+        base = {
+            "native": lambda h, W, y: optax.softmax_cross_entropy_with_integer_labels(h @ W.T, y).mean(),
+            "xb": lambda h, W, y: xb.linear_cross_entropy(h, W, y, reduction="mean"),
+        }
+        if pass_ != "fwd":
+            base = {k: jax.value_and_grad(f, argnums=(0, 1)) for k, f in base.items()}
+        progs: dict[str, Callable] = {}
+        if "eager" in modes or "compiled" in modes:
+            progs["native"] = base["native"]
+        if "eager" in modes:
+            progs["xb"] = base["xb"]
+        if "compiled" in modes:
+            progs["native_c"] = jax.jit(base["native"])
+            progs["xb_c"] = jax.jit(base["xb"])
+        return progs
+
+    def variants(self, loss: str, pass_: str, x: Any, y: Any, modes: list[str]) -> dict[str, Callable[[], None]]:
+        h, W = x
+        return {n: (lambda f=f: self.sync(f(h, W, y))) for n, f in self._programs(loss, pass_, modes).items()}
+
+    def floor(self, pass_: str, x: Any) -> Callable[[], None]:
+        h, W = x
+        mm = self.jax.jit(lambda a, b: (a[:256] @ b.T).sum())
+
+        def run():
+            self.sync(mm(h, W))
+
+        return run
+
+    def memory_compiled(self, loss: str, pass_: str, x: Any, y: Any) -> dict[str, float]:
+        h, W = x
+        logits = _logits_bytes(self._shape, self._dtype)
+        out = {}
+        for name, f in self._programs(loss, pass_, ["compiled"]).items():
+            if name.endswith("_c"):
+                ma = f.lower(h, W, y).compile().memory_analysis()
+                if ma is not None:
+                    out[name] = ma.temp_size_in_bytes / logits
+        return out
