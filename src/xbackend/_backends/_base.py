@@ -134,6 +134,9 @@ class Backend:
     auto_chunk = False
     #: lazy arrays (Dask): values are never read eagerly
     lazy = False
+    #: the compiler may run independent blocks of a blocked loop side by side (XLA), so
+    #: blocked code chains each block to the previous one to keep one block's temporaries
+    reorders_blocks = False
     #: setitem converts dtypes (``out[i] = block`` casts ``block``)
     setitem_converts = False
 

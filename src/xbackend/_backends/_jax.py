@@ -50,6 +50,7 @@ def _wrapped(kernel: Any, static: Any, xp: Any) -> Any:
 
 class JaxBackend(Backend):
     name = "jax"
+    reorders_blocks = True
 
     def call(self, fn: Callable[..., Any], args: tuple, kwargs: dict[str, Any]) -> Any:
         """Run ``fn`` through ``jax.jit`` (:func:`xbackend.compiled`), as JAX's own

@@ -51,7 +51,7 @@ import math
 from types import ModuleType
 from typing import Any, NamedTuple
 
-from xbackend._backends import framework_name
+from xbackend._backends import backend
 from xbackend._lib._dtypes import cast
 from xbackend._lib._kernels import device_of
 
@@ -123,7 +123,7 @@ def _after(xp: ModuleType, deps: Any, x: Any) -> Any:
     after the other and the compiled program's temporaries are a block's, not the
     logits' (the memory test checks ``memory_analysis()``).
     """
-    if deps is None or framework_name(xp) != "jax":
+    if deps is None or not backend(xp).reorders_blocks:
         return x
     zero = None
     for d in deps if isinstance(deps, tuple) else (deps,):

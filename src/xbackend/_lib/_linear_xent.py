@@ -7,11 +7,10 @@ import math
 from types import ModuleType
 from typing import Any
 
-from xbackend._backends import framework_name
+from xbackend._backends import backend
 from xbackend._backends._linear import apply_linear
 from xbackend._lib import _checks
 from xbackend._lib import _linear as L
-from xbackend._lib._chunked import _compiling
 from xbackend._lib._dtypes import cast
 from xbackend._lib._inputs import class_vector, prepare, quiet_numpy
 from xbackend._lib._labels import label_state
@@ -199,9 +198,8 @@ def linear_cross_entropy(
     n = h.shape[0]
     n = int(n) if isinstance(n, int) else n
     y, keep, counted = label_state(xp, y, V, ignore_index, invalid, ct)
-    fw = framework_name(xp)
     item = xp.finfo(ct).bits // 8
-    rows, cols = L.plan(n, V, item, chunk_size, can_block=not _compiling(fw))
+    rows, cols = L.plan(n, V, item, chunk_size, can_block=not backend(xp).compiling())
     st = L.LinearStatic(V, eps, zl, cap, rows, cols, ct)
     consts = (y, keep, cw)
 
