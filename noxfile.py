@@ -9,6 +9,11 @@ the package metadata (plain ``torch`` would pull a multi-GB CUDA build).
 
 from __future__ import annotations
 
+import shutil
+import tarfile
+import zipfile
+from pathlib import Path
+
 import nox
 
 nox.options.default_venv_backend = "venv"
@@ -81,6 +86,79 @@ def tests_all(session: nox.Session) -> None:
     session.run(
         "pytest", "-n", "2", "--durations=15", *session.posargs,
         env={"XBACKEND_TEST_BACKENDS": ALL_BACKENDS},
+    )
+
+
+MIN_CONSTRAINTS = "tests/constraints-min.txt"
+
+
+@nox.session(name="tests-min")
+def tests_min(session: nox.Session) -> None:
+    """Every dependency at its floor (exact pins in tests/constraints-min.txt), whole CPU matrix.
+
+    Not a default session (GitHub CI runs it). The floors in pyproject.toml are the pins here.
+    """
+    pkgs = [p for g in FRAMEWORKS for p in FRAMEWORKS[g]]
+    session.install("-c", MIN_CONSTRAINTS, *pkgs, "-e", ".[test]", *EXTRAS, "pytest-xdist")
+    session.run("python", "-m", "pip", "check")
+    session.run("python", "-m", "pip", "freeze", silent=False)
+    session.run(
+        "pytest", "-n", "2", *session.posargs,
+        env={"XBACKEND_TEST_BACKENDS": ALL_BACKENDS},
+    )
+
+
+#: what the sdist must contain for its own tests and docs to run
+SDIST_MUST_HAVE = [
+    "LICENSE", "README.md", "CHANGELOG.md", "conftest.py", "noxfile.py", "pyproject.toml",
+    "tests/backends.py", "tests/conformance.py", "tests/conftest.py", "tests/constraints-min.txt",
+    "docs/conf.py", "src/xbackend/py.typed",
+]
+
+
+@nox.session
+def wheel(session: nox.Session) -> None:
+    """Test what users install: build sdist + wheel, check them, install the wheel into a
+    fresh virtual environment and run the sdist's tests against it (NumPy and
+    array-api-strict; ``XBACKEND_TEST_BACKENDS`` overrides, e.g. add torch).
+
+    Not a default session (GitHub CI runs it on Python 3.11, 3.12 and 3.13).
+    """
+    tmp = Path(session.create_tmp()).resolve()
+    dist, fresh, unpacked = tmp / "dist", tmp / "fresh-env", tmp / "sdist"
+    for d in (dist, fresh, unpacked):
+        shutil.rmtree(d, ignore_errors=True)
+    session.install("build", "twine")
+    session.run("python", "-m", "build", "--outdir", str(dist))
+    (sdist,), (whl,) = sorted(dist.glob("*.tar.gz")), sorted(dist.glob("*.whl"))
+    session.run("twine", "check", "--strict", str(sdist), str(whl))
+    with tarfile.open(sdist) as tf:
+        top = tf.getnames()[0].split("/")[0]
+        names = {n.split("/", 1)[1] for n in tf.getnames() if "/" in n}
+        missing = [f for f in SDIST_MUST_HAVE if f not in names]
+        if missing:
+            session.error(f"the sdist lacks {missing}")
+        tf.extractall(unpacked, filter="data")
+    with zipfile.ZipFile(whl) as zf:
+        if not any(n.endswith(".dist-info/licenses/LICENSE") for n in zf.namelist()):
+            session.error("the wheel lacks its LICENSE")
+    # a fresh environment with nothing but the wheel, its test extra and the selected frameworks
+    session.run("python", "-m", "venv", str(fresh))
+    py = str(fresh / "bin" / "python")
+    backends = session.env.get("XBACKEND_TEST_BACKENDS", "numpy,array_api_strict")
+    extra = [TORCH] if "torch" in backends.split(",") else []
+    session.run(py, "-m", "pip", "install", "-q", f"{whl}[test]", *extra, external=True)
+    session.run(py, "-m", "pip", "check", external=True)
+    session.chdir(unpacked / top)  # the sdist's tests; its src/ is not on sys.path
+    session.run(
+        py, "-c",
+        "import sys, xbackend; f = xbackend.__file__; print(f); "
+        "sys.exit(0 if 'site-packages' in f else 'xbackend is not imported from the installed wheel')",
+        external=True,
+    )
+    session.run(
+        py, "-m", "pytest", "-p", "no:cacheprovider", *session.posargs,
+        env={"XBACKEND_TEST_BACKENDS": backends}, external=True,
     )
 
 
