@@ -17,10 +17,15 @@ DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
 sys.path.insert(0, str(ROOT / "src"))
 # xbackend.keras' classes subclass keras.losses.Loss: Keras (docs/requirements.txt) on its
-# NumPy backend documents them without installing a framework
-os.environ.setdefault("KERAS_BACKEND", "numpy")
+# JAX backend (CPU) lets autodoc document the real classes
+os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import xbackend  # noqa: E402
+import xbackend.keras  # noqa: E402
+
+# the Keras classes are created on first lookup; look them up so that autodoc sees them
+for _name in xbackend.keras.__all__:
+    getattr(xbackend.keras, _name)
 
 project = "xbackend"
 author = "the xbackend authors"
