@@ -27,6 +27,8 @@ def _installed_distribution() -> importlib.metadata.Distribution:
         dist = importlib.metadata.distribution("xbackend")
     except importlib.metadata.PackageNotFoundError:
         pytest.skip("xbackend is not installed (running from the source tree)")
+    if dist.read_text("WHEEL") is None:  # e.g. an egg-info left in src/ by a build
+        pytest.skip("the xbackend metadata found is not an installed wheel's")
     init = Path(dist.locate_file("xbackend/__init__.py"))
     if not init.exists() or init.resolve() != Path(xb.__file__).resolve():
         pytest.skip("the imported xbackend is not an installed wheel (editable or source tree)")
