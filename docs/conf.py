@@ -8,14 +8,24 @@ import only xbackend (no framework), the ``xbackend explain`` plot is the captur
 
 from __future__ import annotations
 
+import importlib
+import os
 import sys
 from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
 sys.path.insert(0, str(ROOT / "src"))
+# xbackend.keras' classes subclass keras.losses.Loss: Keras (docs/requirements.txt) on its
+# JAX backend (CPU) lets autodoc document the real classes
+os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import xbackend  # noqa: E402
+import xbackend.keras  # noqa: E402
+
+# the Keras classes are created on first lookup; look them up so that autodoc sees them
+for _name in xbackend.keras.__all__:
+    getattr(xbackend.keras, _name)
 
 project = "xbackend"
 author = "the xbackend authors"
@@ -66,3 +76,38 @@ def _benchmark_page() -> None:
 
 
 _benchmark_page()
+
+
+#: the public modules; every name in their ``__all__`` must be documented (docs/api.rst)
+PUBLIC_MODULES = (
+    "xbackend",
+    "xbackend.compat",
+    "xbackend.compat.torch",
+    "xbackend.compat.tf",
+    "xbackend.compat.optax",
+    "xbackend.compat.keras",
+    "xbackend.keras",
+    "xbackend.testing",
+)
+
+
+def _check_api_complete(app, env) -> None:
+    """Warn (an error under ``-W``) for each public name the API reference does not document."""
+    from sphinx.util import logging
+
+    domain = env.get_domain("py")
+    documented = set(domain.objects) | set(getattr(domain, "modules", {}))
+    missing = [
+        f"{mod}.{name}"
+        for mod in PUBLIC_MODULES
+        for name in importlib.import_module(mod).__all__
+        if f"{mod}.{name}" not in documented
+    ]
+    if missing:
+        logging.getLogger(__name__).warning(
+            "public names missing from the API reference (docs/api.rst): %s", ", ".join(missing)
+        )
+
+
+def setup(app):
+    app.connect("env-check-consistency", _check_api_complete)

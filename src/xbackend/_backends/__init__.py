@@ -51,6 +51,23 @@ def _tensorflow_namespace(x: Any) -> ModuleType | None:
     return None
 
 
+#: the Array API standard version the losses rely on (Python scalars in binary functions)
+API_VERSION = "2024.12"
+
+
+def _check_strict_api_version(ns: ModuleType) -> None:
+    """array-api-strict set to an older standard fails inside the losses: say so up front."""
+    if getattr(ns, "__name__", "") != "array_api_strict":
+        return
+    version = ns.get_array_api_strict_flags().get("api_version")
+    if version is not None and version < API_VERSION:  # "YYYY.MM" compares as text
+        raise TypeError(
+            f"xbackend needs the Array API standard {API_VERSION}; array-api-strict is set to "
+            f"api_version={version!r}. Call array_api_strict.set_array_api_strict_flags("
+            f'api_version="{API_VERSION}") (or newer) first'
+        )
+
+
 def _lookup(x: Any) -> ModuleType:
     cls = type(x)
     ns = _by_type.get(cls)
@@ -69,6 +86,7 @@ def _lookup(x: Any) -> ModuleType:
             raise TypeError(
                 f"unsupported array type {cls.__module__}.{cls.__qualname__}: {exc}"
             ) from None
+    _check_strict_api_version(ns)
     # dict.setdefault is atomic under the GIL (no lock: torch.compile cannot trace a lock
     # when the first lookup of a type happens inside a compiled function)
     _by_type.setdefault(cls, ns)
