@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from xbackend._backends._base import Backend
 
 __all__ = ["DaskBackend"]
@@ -11,3 +13,6 @@ __all__ = ["DaskBackend"]
 class DaskBackend(Backend):
     name = "dask"
     lazy = True
+
+    def asarray_like(self, v: Any, like: Any) -> Any:
+        return self.xp.asarray(v)

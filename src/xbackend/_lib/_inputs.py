@@ -131,3 +131,21 @@ def class_vector(xp: ModuleType, v: Any, n_classes: Any, name: str, dtype: Any) 
 
 def row_shape(shape: tuple, axis: int) -> tuple:
     return shape[:axis] + shape[axis + 1 :]
+
+
+def float_option(inp: Inputs, value: Any, name: str, check: Any, *, invalid: str = "nan") -> Any:
+    """A float option (``label_smoothing``, ``gamma``, ...): a Python number, checked by
+    ``check``, comes back as a Python float; a 0-d array (a tracer under ``jax.jit``)
+    comes back unchecked in the compute dtype -- its range is checked only under
+    ``invalid="raise"`` and only when its value is concrete (no trace, no lazy graph).
+    """
+    v = check(value, name)
+    if isinstance(v, float):
+        return v
+    try:
+        array_namespace(inp.x, v)
+    except TypeError as exc:
+        raise TypeError(f"{name}: {exc}") from None
+    if invalid == "raise" and not inp.be.lazy and not inp.be.is_traced(v):
+        check(float(inp.be.to_host(v)), name)
+    return cast(inp.xp, v, inp.compute)

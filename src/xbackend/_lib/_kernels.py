@@ -172,6 +172,23 @@ def log_sum_exp_consume(xp: ModuleType, xs: Any, axis: int) -> Any:
 
 
 
+def on(v: Any) -> bool:
+    """A float option is *on* unless it is None or the Python number 0: an array value
+    (a traced ``label_smoothing`` under ``jax.jit``, a 0-d tensor) is always on -- it can
+    be neither hashed nor branched on -- and its formula gives the value of 0 at 0."""
+    return v is not None and not (isinstance(v, (int, float)) and v == 0)
+
+
+def z_term(xp: ModuleType, z: Any, lse: Any) -> Any:
+    """``z·lse²``, 0 where an array ``z`` is 0 (also on ``+inf`` rows: not ``0·inf``)."""
+    return z * lse * lse if isinstance(z, (int, float)) else mul0(lse * lse, z, xp)
+
+
+def z_coef(xp: ModuleType, z: Any, lse: Any) -> Any:
+    """``2·z·lse``, the derivative of :func:`z_term` (0 where an array ``z`` is 0)."""
+    return 2.0 * z * lse if isinstance(z, (int, float)) else mul0(2.0 * lse, z, xp)
+
+
 def smoothed(xp: ModuleType, y: Any, x: Any, eps: float, axis: int) -> Any:
     """Soft labels with label smoothing: ``(1-ε)·y + ε·m/K`` over the K unmasked classes
     ``m`` of each row (``x != -inf``); a fully masked row gets ``(1-ε)·y``."""
@@ -277,7 +294,7 @@ class SoftStatic(NamedTuple):
 def _effective_labels(xp, x, y, arrays, st):
     """``q = w·ỹ``: the caller's soft labels ``y``, smoothed over the unmasked classes and
     times the class weights (``arrays = (class_weights,)``, or ``()``/``(None,)``)."""
-    q = smoothed(xp, y, x, st.label_smoothing, st.axis) if st.label_smoothing else y
+    q = smoothed(xp, y, x, st.label_smoothing, st.axis) if on(st.label_smoothing) else y
     cw = arrays[0] if arrays else None
     return q if cw is None else q * along(xp, cw, st.axis, x.ndim)
 
@@ -310,8 +327,8 @@ class SoftmaxXent(_RowKernel):
             qx = xp.sum(mul0(xs, q, xp), axis=ax, keepdims=True)
         raw = sum_q * lse_s - qx
         lse = m + lse_s
-        if st.z_loss:
-            raw = raw + st.z_loss * lse * lse
+        if on(st.z_loss):
+            raw = raw + z_term(xp, st.z_loss, lse)
         k = xp.astype(nonempty, x.dtype)
         loss = xp.where(nonempty, raw, 0.0)
         return xp.squeeze(loss, axis=ax), (m, lse_s, k, sum_q)
@@ -325,14 +342,14 @@ class SoftmaxXent(_RowKernel):
         m, lse_s, k, sum_q = self._res(xp, x, y, arrays, st, res)
         q = _effective_labels(xp, x, y, arrays, st)
         k = k * expand_g(xp, g, st.axis)
-        coef = sum_q + 2.0 * st.z_loss * (m + lse_s) if st.z_loss else sum_q
+        coef = sum_q + z_coef(xp, st.z_loss, m + lse_s) if on(st.z_loss) else sum_q
         G = xp.imul(softmax_fresh(xp, x, m, lse_s), k * coef)
         return xp.isub_mul(G, q, k)
 
     def grad_y(self, xp, x, y, arrays, st, res, g):
         m, lse_s, k, _ = self._res(xp, x, y, arrays, st, res)
         k = k * expand_g(xp, g, st.axis)
-        if st.label_smoothing:  # dỹ/dy = 1 − ε
+        if on(st.label_smoothing):  # dỹ/dy = 1 − ε
             k = k * (1.0 - st.label_smoothing)
         # -log p = lse_s - (x - m), and 0 on masked classes (their labels carry no
         # gradient upstream): k·(lse_s − xs) computed as (xs − lse_s)·(−k)
@@ -375,7 +392,7 @@ class SparseSoftmaxXent(_RowKernel):
         yk = xp.expand_dims(y, axis=ax)
         a = 1.0 - st.label_smoothing if cw is None else _label_mass(xp, cw, x, yk, st)
         x_y = shifted(xp, gather(xp, x, yk, ax), m)  # O(rows)
-        if eps:
+        if on(eps):
             xs = shifted_fresh(xp, x, m)
             unmasked = xs != -xp.inf
             K = xp.sum(xp.astype(unmasked, x.dtype), axis=ax, keepdims=True)
@@ -396,8 +413,8 @@ class SparseSoftmaxXent(_RowKernel):
             sum_q = a + xp.zeros_like(lse_s)  # a row array even when `a` is a number
             raw = _times_mass(xp, lse_s - x_y, a)
         lse = m + lse_s
-        if st.z_loss:
-            raw = raw + st.z_loss * lse * lse
+        if on(st.z_loss):
+            raw = raw + z_term(xp, st.z_loss, lse)
         k = _row_factor(xp, keep, nonempty, x.dtype, ax)
         loss = xp.where(k == 0, 0.0, k * raw)
         return xp.squeeze(loss, axis=ax), (m, lse_s, k, sum_q, b)
@@ -412,7 +429,7 @@ class SparseSoftmaxXent(_RowKernel):
         a = 1.0 - st.label_smoothing if cw is None else _label_mass(xp, cw, x, yk, st)
         if g is not None:
             k = k * xp.expand_dims(g, axis=ax)
-        coef = sum_q + 2.0 * st.z_loss * (m + lse_s) if st.z_loss else sum_q
+        coef = sum_q + z_coef(xp, st.z_loss, m + lse_s) if on(st.z_loss) else sum_q
         G = xp.imul(softmax_fresh(xp, x, m, lse_s), k * coef)
         G = xp.sub_at_(G, yk, k * a, ax, lambda: onehot_mask(xp, x, yk, ax))
         if b is not None:
@@ -452,7 +469,7 @@ class SigmoidStatic(NamedTuple):
 
 def _smooth(z: Any, st: Any) -> Any:
     eps = st.label_smoothing
-    return z if not eps else (1.0 - eps) * z + eps / 2.0
+    return (1.0 - eps) * z + eps / 2.0 if on(eps) else z
 
 
 class SigmoidXent(_ElementKernel):
@@ -534,7 +551,7 @@ class SigmoidXent(_ElementKernel):
         else:
             t = xp.log1p(xp.exp(-xp.abs(x)))
             G = pw * (xp.maximum(-x, 0.0) + t) - (xp.maximum(x, 0.0) + t)
-        if st.label_smoothing:  # d z̃ / d z = 1 − ε
+        if on(st.label_smoothing):  # d z̃ / d z = 1 − ε
             G = G * (1.0 - st.label_smoothing)
         if mask is not None:
             G = xp.where(mask, G, 0.0)
@@ -559,7 +576,7 @@ class SigmoidFocal(_ElementKernel):
         p1, p0, t = stable_sigmoids(xp, x)
         ce = bce_terms(xp, x, z, z, t)
         u = z * p0 + (1.0 - z) * p1
-        mod = u**st.gamma if st.gamma else None
+        mod = u**st.gamma if on(st.gamma) else None
         at = None if st.alpha is None else st.alpha * z + (1.0 - st.alpha) * (1.0 - z)
         return p1, p0, ce, u, mod, at
 
@@ -580,7 +597,7 @@ class SigmoidFocal(_ElementKernel):
         (mask,) = arrays
         p1, p0, ce, u, mod, at = self._parts(xp, x, z, st)
         G = (1.0 - z) * p1 - z * p0
-        if st.gamma:
+        if on(st.gamma):
             G = G + st.gamma * (1.0 - 2.0 * z) * mul0(self._ratio(xp, ce, u), p1 * p0, xp)
             G = mod * G
         if at is not None:
@@ -592,7 +609,7 @@ class SigmoidFocal(_ElementKernel):
     def grad_y(self, xp, x, z, arrays, st, res, g):
         (mask,) = arrays
         p1, p0, ce, u, mod, at = self._parts(xp, x, z, st)
-        if st.gamma:
+        if on(st.gamma):
             G = mul0(-x, mod, xp) + st.gamma * mul0(self._ratio(xp, ce, u) * mod, p0 - p1, xp)
             val = ce * mod
         else:
@@ -632,7 +649,7 @@ class SoftmaxFocal(_RowKernel):
         lse_s = log_sum_exp_shifted(xp, xs, ax)
         yk = xp.expand_dims(y, axis=ax)
         logp = xp.minimum(gather(xp, xs, yk, ax) - lse_s, 0.0)
-        raw = -logp if not st.gamma else (-xp.expm1(logp)) ** st.gamma * (-logp)
+        raw = (-xp.expm1(logp)) ** st.gamma * (-logp) if on(st.gamma) else -logp
         a = self._alpha(xp, av, x, yk, st)
         if isinstance(a, float):
             raw = raw * a if a else xp.zeros_like(raw)
@@ -650,7 +667,7 @@ class SoftmaxFocal(_RowKernel):
         m, lse_s, k = res
         yk = xp.expand_dims(y, axis=ax)
         logp = xp.minimum(gather(xp, shifted(xp, x, m), yk, ax) - lse_s, 0.0)
-        if st.gamma:
+        if on(st.gamma):
             u = -xp.expm1(logp)
             r = xp.where(u > 0, logp / xp.where(u > 0, u, 1.0), -1.0)
             F = (u**st.gamma) * (1.0 - st.gamma * mul0(r, xp.exp(logp), xp))

@@ -71,7 +71,9 @@ def reduce_loss(
 
 
 def _count(xp: ModuleType, loss: Any) -> Any:
-    shape = tuple(loss.shape)
-    if None not in shape:
+    shape = _checks.shape_of(loss)
+    if _checks.known_shape(shape):
         return math.prod(shape)
-    return xp.sum(xp.ones_like(loss))  # unknown sizes at trace time (TensorFlow graphs)
+    # sizes unknown now (a TensorFlow graph, Dask chunks after a boolean filter, a
+    # symbolic jax.export batch): the count is computed with the loss
+    return xp.sum(xp.ones_like(loss))

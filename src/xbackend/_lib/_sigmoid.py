@@ -7,7 +7,7 @@ from typing import Any
 
 from xbackend._lib import _checks, _kernels
 from xbackend._lib._dtypes import cast
-from xbackend._lib._inputs import quiet_numpy, check_mask, float_labels, prepare
+from xbackend._lib._inputs import quiet_numpy, check_mask, float_labels, float_option, prepare
 from xbackend._lib._reduce import prepare_weights, reduce_loss
 from xbackend._lib._softmax import clip_eps
 
@@ -129,7 +129,7 @@ def sigmoid_cross_entropy(
     pw_arr = None if pos_weight is None or isinstance(pos_weight, (int, float)) else pos_weight
     inp = prepare(logits, labels, pw_arr, weights, where, xp=xp, dtype=dtype, reduction=reduction)
     xp, shape, ct = inp.xp, inp.shape, inp.compute
-    eps = _checks.check_fraction(label_smoothing, "label_smoothing")
+    eps = float_option(inp, label_smoothing, "label_smoothing", _checks.check_fraction)
     pw = _pos_weight(xp, pos_weight, shape, ct)
     w = prepare_weights(xp, weights, shape, ct)
     mask, mask_f = _element_mask(xp, where, shape, ct)
@@ -206,8 +206,8 @@ def sigmoid_focal_loss(
     """
     inp = prepare(logits, labels, weights, where, xp=xp, dtype=dtype, reduction=reduction)
     xp, shape, ct = inp.xp, inp.shape, inp.compute
-    g = _checks.check_nonnegative_number(gamma, "gamma")
-    a = None if alpha is None else _checks.check_fraction(alpha, "alpha")
+    g = float_option(inp, gamma, "gamma", _checks.check_nonnegative_number)
+    a = None if alpha is None else float_option(inp, alpha, "alpha", _checks.check_fraction)
     w = prepare_weights(xp, weights, shape, ct)
     mask, mask_f = _element_mask(xp, where, shape, ct)
     z = float_labels(xp, labels, shape, ct, allow_int=True)
@@ -283,7 +283,7 @@ def binary_cross_entropy(
     """
     inp = prepare(probs, labels, weights, xp=xp, dtype=dtype, reduction=reduction, name="probs")
     xp, shape, ct = inp.xp, inp.shape, inp.compute
-    e = clip_eps(xp, eps, probs.dtype)
+    e = clip_eps(xp, eps, probs.dtype, inp)
     w = prepare_weights(xp, weights, shape, ct)
     z = float_labels(xp, labels, shape, ct, allow_int=True, target="probs")
     p = xp.where(inp.x == inp.x, xp.clip(inp.x, e, 1.0 - e), inp.x)  # NaN: value and gradient NaN

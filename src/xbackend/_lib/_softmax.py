@@ -5,9 +5,13 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
+import numpy as np
+
 from xbackend._lib import _checks, _chunked, _kernels
 from xbackend._lib._dtypes import cast
-from xbackend._lib._inputs import quiet_numpy, apply_where, check_mask, class_vector, float_labels, prepare, row_shape
+from xbackend._lib._inputs import (
+    quiet_numpy, apply_where, check_mask, class_vector, float_labels, float_option, prepare, row_shape,
+)
 from xbackend._lib._labels import label_state
 from xbackend._lib._reduce import prepare_weights, reduce_loss
 
@@ -150,8 +154,8 @@ def softmax_cross_entropy(
     )
     xp, shape, ct = inp.xp, inp.shape, inp.compute
     ax = _checks.normalize_axis(axis, len(shape))
-    eps = _checks.check_fraction(label_smoothing, "label_smoothing")
-    zl = _checks.check_nonnegative_number(z_loss, "z_loss")
+    eps = float_option(inp, label_smoothing, "label_smoothing", _checks.check_fraction)
+    zl = float_option(inp, z_loss, "z_loss", _checks.check_nonnegative_number)
     n_classes = _n_classes(shape, ax)
     cw = class_vector(xp, class_weights, n_classes, "class_weights", ct)
     w = prepare_weights(xp, weights, row_shape(shape, ax), ct)
@@ -301,8 +305,10 @@ def sparse_softmax_cross_entropy(
     _checks.check_choice(invalid, "invalid", _checks.INVALID_POLICIES)
     if ignore_index is not None and (isinstance(ignore_index, bool) or not isinstance(ignore_index, int)):
         raise TypeError(f"ignore_index must be an int or None, got {ignore_index!r}")
-    eps = _checks.number_option(label_smoothing, "label_smoothing", _checks.check_fraction)
-    zl = _checks.number_option(z_loss, "z_loss", _checks.check_nonnegative_number)
+    eps = _checks.number_option(label_smoothing, "label_smoothing", lambda v, n: float_option(
+        inp, v, n, _checks.check_fraction, invalid=invalid))
+    zl = _checks.number_option(z_loss, "z_loss", lambda v, n: float_option(
+        inp, v, n, _checks.check_nonnegative_number, invalid=invalid))
     n_classes = _n_classes(shape, ax)
     cw = None if class_weights is None else class_vector(xp, class_weights, n_classes, "class_weights", ct)
     w = None if weights is None else prepare_weights(xp, weights, rshape, ct)
@@ -411,7 +417,7 @@ def softmax_focal_loss(
     counted by ``"mean"``; ``ignore_index`` rows give 0 with gradient 0; out-of-range
     labels follow ``invalid`` (a NaN row, or :class:`ValueError`).
     """
-    alpha_arr = None if alpha is None or isinstance(alpha, (int, float)) else alpha
+    alpha_arr = None if alpha is None or _is_number_or_0d(alpha) else alpha
     inp = prepare(logits, labels, alpha_arr, weights, xp=xp, dtype=dtype, reduction=reduction)
     xp, shape, ct = inp.xp, inp.shape, inp.compute
     ax = _checks.normalize_axis(axis, len(shape))
@@ -420,11 +426,11 @@ def softmax_focal_loss(
     _checks.check_choice(invalid, "invalid", _checks.INVALID_POLICIES)
     if ignore_index is not None and (isinstance(ignore_index, bool) or not isinstance(ignore_index, int)):
         raise TypeError(f"ignore_index must be an int or None, got {ignore_index!r}")
-    g = _checks.check_nonnegative_number(gamma, "gamma")
+    g = float_option(inp, gamma, "gamma", _checks.check_nonnegative_number, invalid=invalid)
     n_classes = _n_classes(shape, ax)
     alpha_scalar = None
     if alpha_arr is None and alpha is not None:
-        alpha_scalar = _checks.check_nonnegative_number(alpha, "alpha")
+        alpha_scalar = float_option(inp, alpha, "alpha", _checks.check_nonnegative_number, invalid=invalid)
     av = class_vector(xp, alpha_arr, n_classes, "alpha", ct)
     w = prepare_weights(xp, weights, row_shape(shape, ax), ct)
     y, keep, counted = label_state(xp, labels, n_classes, ignore_index, invalid, ct)
@@ -505,7 +511,7 @@ def categorical_cross_entropy(
     inp = prepare(probs, labels, weights, xp=xp, dtype=dtype, reduction=reduction, name="probs")
     xp, shape, ct = inp.xp, inp.shape, inp.compute
     ax = _checks.normalize_axis(axis, len(shape), target="probs")
-    e = clip_eps(xp, eps, probs.dtype)
+    e = clip_eps(xp, eps, probs.dtype, inp)
     w = prepare_weights(xp, weights, row_shape(shape, ax), ct)
     y = float_labels(xp, labels, shape, ct, allow_int=False, target="probs")
     logp = xp.log(xp.where(inp.x == inp.x, xp.clip(inp.x, e, 1.0 - e), inp.x))  # NaN stays NaN, also in the gradient
@@ -513,11 +519,16 @@ def categorical_cross_entropy(
     return reduce_loss(xp, loss, reduction=reduction, weights=w, out_dtype=inp.out)
 
 
-def clip_eps(xp: ModuleType, eps: Any, dtype: Any) -> float:
+def clip_eps(xp: ModuleType, eps: Any, dtype: Any, inp: Any) -> Any:
+    """The clip bound: ``finfo(dtype).eps`` by default, a checked Python float, or a 0-d
+    array in the compute dtype (unchecked, see :mod:`xbackend._lib._checks`)."""
     if eps is None:
         return float(xp.finfo(dtype).eps)
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)):
-        raise TypeError(f"eps must be a Python float in (0, 0.5), got {type(eps).__name__}")
-    if not 0.0 < eps < 0.5:
-        raise ValueError(f"eps must be in (0, 0.5), got {eps!r}")
-    return float(eps)
+    return float_option(inp, eps, "eps", _checks.check_eps)
+
+
+def _is_number_or_0d(v: Any) -> bool:
+    """A scalar ``alpha``: a number, a NumPy scalar or a 0-d array (else per class)."""
+    if isinstance(v, (int, float, np.generic)):
+        return True
+    return hasattr(v, "shape") and tuple(_checks.shape_of(v)) == ()
