@@ -27,6 +27,8 @@ import numpy as np
 
 __all__ = ["Backend", "Functional", "KernelNamespace"]
 
+_NUMPY = (np.ndarray, np.generic)
+
 
 class KernelNamespace:
     """An Array API namespace with the kernels' in-place helpers added.
@@ -153,12 +155,18 @@ class Backend:
         """
         if not self.converts_numpy or not args:
             return args, kwargs
+        for a in args[1:]:  # loops, not any(...): no generator frames on the hot path
+            if isinstance(a, _NUMPY):
+                break
+        else:
+            for a in kwargs.values():
+                if isinstance(a, _NUMPY):
+                    break
+            else:
+                return args, kwargs
         like = args[0]
-        if any(isinstance(a, (np.ndarray, np.generic)) for a in args[1:]):
-            args = (like,) + tuple(
-                self.asarray_like(a, like) if isinstance(a, (np.ndarray, np.generic)) else a for a in args[1:]
-            )
-        if any(isinstance(v, (np.ndarray, np.generic)) for v in kwargs.values()):
+        args = (like,) + tuple(self.asarray_like(a, like) if isinstance(a, _NUMPY) else a for a in args[1:])
+        if kwargs:
             from xbackend._lib._checks import SCALAR_OPTIONS
 
             kwargs = {

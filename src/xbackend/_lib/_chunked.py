@@ -41,7 +41,7 @@ from types import ModuleType
 from typing import Any, NamedTuple
 
 from xbackend._backends import backend
-from xbackend._lib import _checks, _kernels
+from xbackend._lib import _kernels
 from xbackend._lib._dtypes import cast
 
 __all__ = ["AUTO_BLOCK_BYTES", "AUTO_BLOCK_MIN", "AUTO_MIN_BYTES", "ChunkedSoftmax", "plan", "softmax_xent", "mean_weight"]
@@ -66,7 +66,11 @@ def plan(xp: ModuleType, x: Any, axis: int, ct: Any, chunk_size: Any) -> int | N
         raise TypeError(f"chunk_size must be None, 'auto' or a positive int, got {chunk_size!r}")
     if chunk_size != "auto" and chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive number of rows, got {chunk_size}")
-    if not _checks.known_shape(shape):
+    try:
+        known = isinstance(math.prod(shape), int)  # not None, NaN or symbolic sizes
+    except TypeError:
+        known = False
+    if not known:
         return None  # sizes unknown at trace time (or lazily): leave blocking to the compiler
     n_classes = shape[axis]
     rows = math.prod(shape) // n_classes if n_classes else 0

@@ -15,7 +15,11 @@ Kernel protocol (all methods are pure functions of their arguments)::
 Array API namespace plus in-place helpers whose policy the backend chose for this call.
 ``x`` is in the compute dtype (float32 for float16/bfloat16 inputs), with masked
 classes already set to ``-inf``; ``arrays`` are constants (never differentiated);
-``st`` is a hashable tuple of Python values. ``residuals=None`` means "recompute from
+``st`` is a tuple of options. A float option there (``label_smoothing``, ``z_loss``,
+``gamma``) is a Python float -- 0.0 turns its branch off -- or an array (a 0-d tensor, a
+traced schedule under ``jax.jit``): an array can be neither hashed nor branched on, so
+``type(v) is not float or v`` is the kernels' test "this option is on", and the
+formulas give the value of 0 at an array 0. ``residuals=None`` means "recompute from
 x" (used under double backward so that the result stays differentiable).
 
 Memory: row-wise kernels save only the logits (the caller's own array) and O(rows)
@@ -172,13 +176,6 @@ def log_sum_exp_consume(xp: ModuleType, xs: Any, axis: int) -> Any:
 
 
 
-def on(v: Any) -> bool:
-    """A float option is *on* unless it is None or the Python number 0: an array value
-    (a traced ``label_smoothing`` under ``jax.jit``, a 0-d tensor) is always on -- it can
-    be neither hashed nor branched on -- and its formula gives the value of 0 at 0."""
-    return v is not None and not (isinstance(v, (int, float)) and v == 0)
-
-
 def z_term(xp: ModuleType, z: Any, lse: Any) -> Any:
     """``z·lse²``, 0 where an array ``z`` is 0 (also on ``+inf`` rows: not ``0·inf``)."""
     return z * lse * lse if isinstance(z, (int, float)) else mul0(lse * lse, z, xp)
@@ -294,7 +291,7 @@ class SoftStatic(NamedTuple):
 def _effective_labels(xp, x, y, arrays, st):
     """``q = w·ỹ``: the caller's soft labels ``y``, smoothed over the unmasked classes and
     times the class weights (``arrays = (class_weights,)``, or ``()``/``(None,)``)."""
-    q = smoothed(xp, y, x, st.label_smoothing, st.axis) if on(st.label_smoothing) else y
+    q = smoothed(xp, y, x, st.label_smoothing, st.axis) if (type(st.label_smoothing) is not float or st.label_smoothing) else y
     cw = arrays[0] if arrays else None
     return q if cw is None else q * along(xp, cw, st.axis, x.ndim)
 
@@ -327,7 +324,7 @@ class SoftmaxXent(_RowKernel):
             qx = xp.sum(mul0(xs, q, xp), axis=ax, keepdims=True)
         raw = sum_q * lse_s - qx
         lse = m + lse_s
-        if on(st.z_loss):
+        if type(st.z_loss) is not float or st.z_loss:
             raw = raw + z_term(xp, st.z_loss, lse)
         k = xp.astype(nonempty, x.dtype)
         loss = xp.where(nonempty, raw, 0.0)
@@ -342,14 +339,14 @@ class SoftmaxXent(_RowKernel):
         m, lse_s, k, sum_q = self._res(xp, x, y, arrays, st, res)
         q = _effective_labels(xp, x, y, arrays, st)
         k = k * expand_g(xp, g, st.axis)
-        coef = sum_q + z_coef(xp, st.z_loss, m + lse_s) if on(st.z_loss) else sum_q
+        coef = sum_q + z_coef(xp, st.z_loss, m + lse_s) if (type(st.z_loss) is not float or st.z_loss) else sum_q
         G = xp.imul(softmax_fresh(xp, x, m, lse_s), k * coef)
         return xp.isub_mul(G, q, k)
 
     def grad_y(self, xp, x, y, arrays, st, res, g):
         m, lse_s, k, _ = self._res(xp, x, y, arrays, st, res)
         k = k * expand_g(xp, g, st.axis)
-        if on(st.label_smoothing):  # dỹ/dy = 1 − ε
+        if type(st.label_smoothing) is not float or st.label_smoothing:  # dỹ/dy = 1 − ε
             k = k * (1.0 - st.label_smoothing)
         # -log p = lse_s - (x - m), and 0 on masked classes (their labels carry no
         # gradient upstream): k·(lse_s − xs) computed as (xs − lse_s)·(−k)
@@ -392,7 +389,7 @@ class SparseSoftmaxXent(_RowKernel):
         yk = xp.expand_dims(y, axis=ax)
         a = 1.0 - st.label_smoothing if cw is None else _label_mass(xp, cw, x, yk, st)
         x_y = shifted(xp, gather(xp, x, yk, ax), m)  # O(rows)
-        if on(eps):
+        if type(eps) is not float or eps:
             xs = shifted_fresh(xp, x, m)
             unmasked = xs != -xp.inf
             K = xp.sum(xp.astype(unmasked, x.dtype), axis=ax, keepdims=True)
@@ -413,7 +410,7 @@ class SparseSoftmaxXent(_RowKernel):
             sum_q = a + xp.zeros_like(lse_s)  # a row array even when `a` is a number
             raw = _times_mass(xp, lse_s - x_y, a)
         lse = m + lse_s
-        if on(st.z_loss):
+        if type(st.z_loss) is not float or st.z_loss:
             raw = raw + z_term(xp, st.z_loss, lse)
         k = _row_factor(xp, keep, nonempty, x.dtype, ax)
         loss = xp.where(k == 0, 0.0, k * raw)
@@ -429,7 +426,7 @@ class SparseSoftmaxXent(_RowKernel):
         a = 1.0 - st.label_smoothing if cw is None else _label_mass(xp, cw, x, yk, st)
         if g is not None:
             k = k * xp.expand_dims(g, axis=ax)
-        coef = sum_q + z_coef(xp, st.z_loss, m + lse_s) if on(st.z_loss) else sum_q
+        coef = sum_q + z_coef(xp, st.z_loss, m + lse_s) if (type(st.z_loss) is not float or st.z_loss) else sum_q
         G = xp.imul(softmax_fresh(xp, x, m, lse_s), k * coef)
         G = xp.sub_at_(G, yk, k * a, ax, lambda: onehot_mask(xp, x, yk, ax))
         if b is not None:
@@ -469,7 +466,7 @@ class SigmoidStatic(NamedTuple):
 
 def _smooth(z: Any, st: Any) -> Any:
     eps = st.label_smoothing
-    return (1.0 - eps) * z + eps / 2.0 if on(eps) else z
+    return (1.0 - eps) * z + eps / 2.0 if (type(eps) is not float or eps) else z
 
 
 class SigmoidXent(_ElementKernel):
@@ -551,7 +548,7 @@ class SigmoidXent(_ElementKernel):
         else:
             t = xp.log1p(xp.exp(-xp.abs(x)))
             G = pw * (xp.maximum(-x, 0.0) + t) - (xp.maximum(x, 0.0) + t)
-        if on(st.label_smoothing):  # d z̃ / d z = 1 − ε
+        if type(st.label_smoothing) is not float or st.label_smoothing:  # d z̃ / d z = 1 − ε
             G = G * (1.0 - st.label_smoothing)
         if mask is not None:
             G = xp.where(mask, G, 0.0)
@@ -576,7 +573,7 @@ class SigmoidFocal(_ElementKernel):
         p1, p0, t = stable_sigmoids(xp, x)
         ce = bce_terms(xp, x, z, z, t)
         u = z * p0 + (1.0 - z) * p1
-        mod = u**st.gamma if on(st.gamma) else None
+        mod = u**st.gamma if (type(st.gamma) is not float or st.gamma) else None
         at = None if st.alpha is None else st.alpha * z + (1.0 - st.alpha) * (1.0 - z)
         return p1, p0, ce, u, mod, at
 
@@ -597,7 +594,7 @@ class SigmoidFocal(_ElementKernel):
         (mask,) = arrays
         p1, p0, ce, u, mod, at = self._parts(xp, x, z, st)
         G = (1.0 - z) * p1 - z * p0
-        if on(st.gamma):
+        if type(st.gamma) is not float or st.gamma:
             G = G + st.gamma * (1.0 - 2.0 * z) * mul0(self._ratio(xp, ce, u), p1 * p0, xp)
             G = mod * G
         if at is not None:
@@ -609,7 +606,7 @@ class SigmoidFocal(_ElementKernel):
     def grad_y(self, xp, x, z, arrays, st, res, g):
         (mask,) = arrays
         p1, p0, ce, u, mod, at = self._parts(xp, x, z, st)
-        if on(st.gamma):
+        if type(st.gamma) is not float or st.gamma:
             G = mul0(-x, mod, xp) + st.gamma * mul0(self._ratio(xp, ce, u) * mod, p0 - p1, xp)
             val = ce * mod
         else:
@@ -649,7 +646,7 @@ class SoftmaxFocal(_RowKernel):
         lse_s = log_sum_exp_shifted(xp, xs, ax)
         yk = xp.expand_dims(y, axis=ax)
         logp = xp.minimum(gather(xp, xs, yk, ax) - lse_s, 0.0)
-        raw = (-xp.expm1(logp)) ** st.gamma * (-logp) if on(st.gamma) else -logp
+        raw = (-xp.expm1(logp)) ** st.gamma * (-logp) if (type(st.gamma) is not float or st.gamma) else -logp
         a = self._alpha(xp, av, x, yk, st)
         if isinstance(a, float):
             raw = raw * a if a else xp.zeros_like(raw)
@@ -667,7 +664,7 @@ class SoftmaxFocal(_RowKernel):
         m, lse_s, k = res
         yk = xp.expand_dims(y, axis=ax)
         logp = xp.minimum(gather(xp, shifted(xp, x, m), yk, ax) - lse_s, 0.0)
-        if on(st.gamma):
+        if type(st.gamma) is not float or st.gamma:
             u = -xp.expm1(logp)
             r = xp.where(u > 0, logp / xp.where(u > 0, u, 1.0), -1.0)
             F = (u**st.gamma) * (1.0 - st.gamma * mul0(r, xp.exp(logp), xp))

@@ -71,9 +71,12 @@ def reduce_loss(
 
 
 def _count(xp: ModuleType, loss: Any) -> Any:
-    shape = _checks.shape_of(loss)
-    if _checks.known_shape(shape):
-        return math.prod(shape)
+    try:
+        n = math.prod(tuple(loss.shape))
+    except TypeError:  # None sizes
+        n = None
+    if isinstance(n, int):
+        return n
     # sizes unknown now (a TensorFlow graph, Dask chunks after a boolean filter, a
     # symbolic jax.export batch): the count is computed with the loss
     return xp.sum(xp.ones_like(loss))

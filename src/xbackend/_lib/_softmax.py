@@ -305,10 +305,12 @@ def sparse_softmax_cross_entropy(
     _checks.check_choice(invalid, "invalid", _checks.INVALID_POLICIES)
     if ignore_index is not None and (isinstance(ignore_index, bool) or not isinstance(ignore_index, int)):
         raise TypeError(f"ignore_index must be an int or None, got {ignore_index!r}")
-    eps = _checks.number_option(label_smoothing, "label_smoothing", lambda v, n: float_option(
-        inp, v, n, _checks.check_fraction, invalid=invalid))
-    zl = _checks.number_option(z_loss, "z_loss", lambda v, n: float_option(
-        inp, v, n, _checks.check_nonnegative_number, invalid=invalid))
+    eps = 0.0  # the defaults (Python 0.0) need no check: no call on the hot path
+    if type(label_smoothing) is not float or label_smoothing != 0.0:
+        eps = float_option(inp, label_smoothing, "label_smoothing", _checks.check_fraction, invalid=invalid)
+    zl = 0.0
+    if type(z_loss) is not float or z_loss != 0.0:
+        zl = float_option(inp, z_loss, "z_loss", _checks.check_nonnegative_number, invalid=invalid)
     n_classes = _n_classes(shape, ax)
     cw = None if class_weights is None else class_vector(xp, class_weights, n_classes, "class_weights", ct)
     w = None if weights is None else prepare_weights(xp, weights, rshape, ct)
