@@ -97,11 +97,13 @@ def _wrapped(kernel: Any, structure: Any, xp: Any) -> Any:
     return f
 
 
-def _traced_options(fn: Callable[..., Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+def _traced_options(fn: Callable[..., Any], first: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
     """The float options of ``fn`` given as Python numbers, checked here (their range,
     at call time) and passed on as 0-d arrays: :func:`xbackend.compiled` then traces them
     instead of compiling one program per value (a ``label_smoothing`` schedule compiles
-    once). Options left at their default stay Python constants (their branch is off)."""
+    once). Options left at their default stay Python constants (their branch is off).
+    The arrays are strongly typed in the compute dtype (float32, or float64 for float64
+    logits), so a Python number and a ``jnp.float32`` schedule share one program."""
     from xbackend._lib._checks import FLOAT_OPTIONS
 
     options = FLOAT_OPTIONS.get(getattr(fn, "__name__", ""))
@@ -115,8 +117,13 @@ def _traced_options(fn: Callable[..., Any], kwargs: dict[str, Any]) -> dict[str,
         check(v, name)
         if out is None:
             out = dict(kwargs)
-        out[name] = jnp.asarray(float(v))
+        out[name] = jnp.asarray(float(v), dtype=_option_dtype(first))
     return kwargs if out is None else out
+
+
+def _option_dtype(first: Any) -> Any:
+    dt = getattr(first, "dtype", None)
+    return jnp.float64 if dt == jnp.float64 else jnp.float32
 
 
 class JaxBackend(Backend):
@@ -134,7 +141,7 @@ class JaxBackend(Backend):
             return fn(*args, **kwargs)
         from xbackend._lib._compiled import _is_array, compiled
 
-        kwargs = _traced_options(fn, kwargs)
+        kwargs = _traced_options(fn, args[0], kwargs)
 
         try:  # unhashable non-array arguments (a list where an array belongs): eager,
             hash(tuple(a for a in args if not _is_array(a)))  # where its check names it
