@@ -126,7 +126,7 @@ def fd_grad(case: Case, x: np.ndarray, y: np.ndarray, reduction: str, cotangent:
 def test_grad(case):
     got = jax.grad(lambda x: case.loss(x, case.y, "mean"))(case.x)
     if case.optax is not None:
-        want = jax.grad(lambda x: case.reference(x, case.y, "mean"))(case.x)
+        want = jax.jit(jax.grad(lambda x: case.reference(x, case.y, "mean")))(case.x)
         close(got, want)
     else:
         close(got, fd_grad(case, case.x, case.y, "mean"), FD_RTOL, FD_ATOL)
@@ -176,9 +176,9 @@ def _fd_jacobian(case: Case) -> np.ndarray:
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_jacobian(case, transform):
     jac = getattr(jax, transform)
-    got = jac(lambda x: case.loss(x, case.y))(case.x)
+    got = jax.jit(jac(lambda x: case.loss(x, case.y)))(case.x)
     if case.optax is not None:
-        close(got, jac(lambda x: case.reference(x, case.y))(case.x))
+        close(got, jax.jit(jac(lambda x: case.reference(x, case.y)))(case.x))
     else:
         close(got, _fd_jacobian(case), FD_RTOL, FD_ATOL)
 
@@ -214,10 +214,10 @@ def _fd_hessian(case: Case) -> np.ndarray:
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_hessian(case):
-    got = jax.hessian(lambda x: case.loss(x, case.y, "sum"))(case.x)
+    got = jax.jit(jax.hessian(lambda x: case.loss(x, case.y, "sum")))(case.x)
     assert got.shape == (N, C, N, C)
     if case.optax is not None:
-        close(got, jax.hessian(lambda x: case.reference(x, case.y, "sum"))(case.x))
+        close(got, jax.jit(jax.hessian(lambda x: case.reference(x, case.y, "sum")))(case.x))
     else:
         close(got, _fd_hessian(case), 1e-3, 1e-4)  # nested differences: ~1e-6 of 1
 
@@ -295,14 +295,18 @@ def test_a_schedule_gives_the_values_of_its_numbers():
         close(got, _oracles.closed_form(case.name, case.x, case.y, label_smoothing=eps))
 
 
-def test_the_compiled_cache_is_bounded():
+def test_the_compiled_cache_is_bounded(monkeypatch):
     from xbackend._lib import _compiled
 
+    monkeypatch.setattr(_compiled, "_CACHE_SIZE", 4)  # 128 in use; 4 keeps the test fast
     f = xb.compiled(lambda x, k: x * k)
     x = jnp.ones(2)
-    for k in range(_compiled._CACHE_SIZE + 8):
+    for k in range(7):
         f(x, k)
-    assert len(f._cache) == _compiled._CACHE_SIZE
+    assert len(f._cache) == 4
+    f(x, 3)  # a hit moves to the end (least recently used is dropped first)
+    f(x, 7)
+    assert [key[1][1][1] for key in f._cache] == [5, 6, 3, 7]
 
 
 def test_python_options_are_range_checked_arrays_only_under_invalid_raise():
@@ -351,8 +355,8 @@ def test_export_with_a_symbolic_batch(case):
             y = rng.uniform(size=(n, C)).astype(np.float32)
         for r, got in zip(REDUCTIONS, exp.call(x, y)):
             close(got, _oracles.closed_form(case.name, x, y, reduction=r, **case.options))
-        grad = jax.grad(lambda x: exp.call(x, y)[2])(x)  # "mean"
-        close(grad, fd_grad(case, x, y, "mean"), FD_RTOL, FD_ATOL)
+    grad = jax.grad(lambda x: exp.call(x, y)[2])(x)  # "mean", at the last batch size
+    close(grad, fd_grad(case, x, y, "mean"), FD_RTOL, FD_ATOL)
 
 
 def test_export_soft_labels_with_symbolic_leading_dimensions():
