@@ -86,14 +86,23 @@ def known_shape(shape: tuple) -> bool:
     return all(known_size(d) for d in shape)
 
 
-def shape_of(x: Any) -> tuple[Any, ...]:
-    """``x.shape`` as a tuple; sizes stay what the framework gives (ints, ``None`` for
-    sizes a TensorFlow graph does not know, NaN for Dask chunks of unknown size, symbolic
-    sizes under ``jax.export``)."""
+def shape_of(x: Any, name: str = "an input") -> tuple[Any, ...]:
+    """``x.shape`` as a tuple: ints, ``None`` for sizes not known now (a TensorFlow graph's
+    ``None``, and Dask's NaN for chunks of unknown size, e.g. after a boolean filter), and
+    symbolic sizes under ``jax.export``. An unknown *rank* (``tf.TensorSpec(shape=None)``)
+    raises :class:`ValueError` naming ``name``."""
     s = x.shape
-    if isinstance(s, tuple):
-        return tuple(s)
-    return tuple(s.as_list()) if hasattr(s, "as_list") else tuple(s)
+    if not isinstance(s, tuple):
+        if getattr(s, "rank", 0) is None:
+            raise ValueError(
+                f"{name} has an unknown number of dimensions (a TensorSpec with shape=None); "
+                "give the input signature a rank, e.g. tf.TensorSpec(shape=[None, None])"
+            )
+        s = tuple(s.as_list()) if hasattr(s, "as_list") else tuple(s)
+    for d in s:
+        if d != d:  # NaN: Dask chunks of unknown size
+            return tuple(None if d != d else d for d in s)
+    return tuple(s)
 
 
 def broadcast_shapes(a: tuple, b: tuple, name_a: str, name_b: str) -> tuple:

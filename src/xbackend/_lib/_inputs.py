@@ -78,7 +78,7 @@ def prepare(
     out = first.dtype if dtype is None else out_dtype(xp, first.dtype, dtype)
     ct = compute_dtype(xp, first.dtype, dtype)
     x = cast(xp, first, ct) if cast_first else first
-    return Inputs(xp, x, ct, out, _checks.shape_of(first), backend(xp))
+    return Inputs(xp, x, ct, out, _checks.shape_of(first, name), backend(xp))
 
 
 def apply_where(xp: ModuleType, x: Any, where: Any, shape: tuple) -> Any:
@@ -93,7 +93,7 @@ def check_mask(xp: ModuleType, where: Any, shape: tuple, target: str) -> None:
     _checks.require_array(where, "where")
     if not xp.isdtype(where.dtype, "bool"):
         raise TypeError(f"where must be a boolean array, got dtype {where.dtype}")
-    _checks.check_broadcasts_to(_checks.shape_of(where), shape, "where", target)
+    _checks.check_broadcasts_to(_checks.shape_of(where, "where"), shape, "where", target)
 
 
 def float_labels(
@@ -108,7 +108,7 @@ def float_labels(
             )
         if not xp.isdtype(labels.dtype, ("bool", "integral")):
             raise TypeError(f"labels must be real (float, bool or 0/1 integers), got dtype {labels.dtype}")
-    lshape = _checks.shape_of(labels)
+    lshape = _checks.shape_of(labels, "labels")
     _checks.check_broadcasts_to(lshape, shape, "labels", target)
     y = cast(xp, labels, dtype)
     if lshape != shape:
@@ -121,7 +121,7 @@ def class_vector(xp: ModuleType, v: Any, n_classes: Any, name: str, dtype: Any) 
     if v is None:
         return None
     _checks.require_array(v, name)
-    shape = _checks.shape_of(v)
+    shape = _checks.shape_of(v, name)
     if len(shape) != 1 or (n_classes is not None and shape[0] not in (n_classes, None)):
         raise ValueError(f"{name} must have shape ({n_classes},) (one value per class), got shape {shape}")
     if not xp.isdtype(v.dtype, ("real floating", "integral")):

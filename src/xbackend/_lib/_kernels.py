@@ -231,7 +231,8 @@ def take_class(xp: ModuleType, table: Any, x: Any, idx: Any, axis: int) -> Any:
             shape = tuple(-1 if d is None else d for d in shape)
         flat = xp.reshape(idx, (-1,))
         return xp.reshape(xp.take(table, flat, axis=0), shape)
-    return gather(xp, xp.broadcast_to(along(xp, table, axis, x.ndim), x.shape), idx, axis)
+    # a chunk-local masked sum, like gather's (where broadcasts: no sizes needed)
+    return xp.sum(xp.where(onehot_mask(xp, x, idx, axis), along(xp, table, axis, x.ndim), 0.0), axis=axis, keepdims=True)
 
 
 def mul0(a: Any, b: Any, xp: ModuleType) -> Any:

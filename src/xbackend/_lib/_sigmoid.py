@@ -9,7 +9,7 @@ from xbackend._lib import _checks, _kernels
 from xbackend._lib._dtypes import cast
 from xbackend._lib._inputs import quiet_numpy, check_mask, float_labels, float_option, prepare
 from xbackend._lib._reduce import prepare_weights, reduce_loss
-from xbackend._lib._softmax import clip_eps
+from xbackend._lib._softmax import clip, clip_eps
 
 __all__ = ["sigmoid_cross_entropy", "sigmoid_focal_loss", "binary_cross_entropy"]
 
@@ -286,6 +286,6 @@ def binary_cross_entropy(
     e = clip_eps(xp, eps, probs.dtype, inp)
     w = prepare_weights(xp, weights, shape, ct)
     z = float_labels(xp, labels, shape, ct, allow_int=True, target="probs")
-    p = xp.where(inp.x == inp.x, xp.clip(inp.x, e, 1.0 - e), inp.x)  # NaN: value and gradient NaN
+    p = xp.where(inp.x == inp.x, clip(xp, inp, e), inp.x)  # NaN: value and gradient NaN
     loss = -(z * xp.log(p) + (1.0 - z) * xp.log1p(-p))
     return reduce_loss(xp, loss, reduction=reduction, weights=w, out_dtype=inp.out)

@@ -35,11 +35,11 @@ def _n_classes(shape: tuple, axis: int) -> int:
 def _check_sparse_labels(xp: ModuleType, labels: Any, shape: tuple, axis: int, expected: tuple) -> None:
     """Integer ``labels`` of exactly ``expected`` = ``shape`` without ``axis``."""
     _checks.check_integer_labels(xp, labels)
-    got = tuple(labels.shape) if isinstance(labels.shape, tuple) else _checks.shape_of(labels)
+    got = tuple(labels.shape) if isinstance(labels.shape, tuple) else _checks.shape_of(labels, "labels")
     bad = len(got) != len(expected)
     if not bad:
         for g, e in zip(got, expected):
-            if g is not None and e is not None and g is not e and g != e:
+            if g is not None and e is not None and g is not e and g != e and g == g:  # g != g: NaN (Dask)
                 bad = True
     if bad:
         raise ValueError(
@@ -339,7 +339,8 @@ def sparse_softmax_cross_entropy(
         if counted is not None:
             mean_weight = mean_weight & counted
         if cw is not None:
-            wy = xp.squeeze(_kernels.take_class(xp, cw, x, xp.expand_dims(y, axis=ax), ax), axis=ax)
+            yk = inp.be.functional.expand_dims(y, axis=ax)  # (Dask: by indexing, no sizes needed)
+            wy = xp.squeeze(_kernels.take_class(xp, cw, x, yk, ax), axis=ax)
             mean_weight = xp.where(mean_weight, wy, 0.0)
         else:
             mean_weight = xp.astype(mean_weight, ct)
@@ -516,7 +517,7 @@ def categorical_cross_entropy(
     e = clip_eps(xp, eps, probs.dtype, inp)
     w = prepare_weights(xp, weights, row_shape(shape, ax), ct)
     y = float_labels(xp, labels, shape, ct, allow_int=False, target="probs")
-    logp = xp.log(xp.where(inp.x == inp.x, xp.clip(inp.x, e, 1.0 - e), inp.x))  # NaN stays NaN, also in the gradient
+    logp = xp.log(xp.where(inp.x == inp.x, clip(xp, inp, e), inp.x))  # NaN stays NaN, also in the gradient
     loss = -xp.sum(y * logp, axis=ax)
     return reduce_loss(xp, loss, reduction=reduction, weights=w, out_dtype=inp.out)
 
@@ -527,6 +528,14 @@ def clip_eps(xp: ModuleType, eps: Any, dtype: Any, inp: Any) -> Any:
     if eps is None:
         return float(xp.finfo(dtype).eps)
     return float_option(inp, eps, "eps", _checks.check_eps)
+
+
+def clip(xp: ModuleType, inp: Any, e: Any) -> Any:
+    """``clip(inp.x, e, 1 - e)``; on Dask chunks of unknown size (whose ``clip`` needs
+    the sizes) the same values with two ``where``."""
+    if inp.be.lazy and None in inp.shape:
+        return xp.where(inp.x < e, e, xp.where(inp.x > 1.0 - e, 1.0 - e, inp.x))
+    return xp.clip(inp.x, e, 1.0 - e)
 
 
 def _is_number_or_0d(v: Any) -> bool:
