@@ -112,7 +112,16 @@ def float_labels(
     _checks.check_broadcasts_to(lshape, shape, "labels", target)
     y = cast(xp, labels, dtype)
     if lshape != shape:
-        y = xp.broadcast_to(y, tuple(shape))
+        try:
+            y = xp.broadcast_to(y, tuple(shape))
+        except (ValueError, TypeError):
+            if None not in shape:
+                raise
+            raise ValueError(
+                f"labels with shape {lshape} must be broadcast to {target} shape {shape}, "
+                "whose sizes are not known now: give labels the full shape, or (Dask chunks "
+                "of unknown size, e.g. after a boolean filter) call compute_chunk_sizes() first"
+            ) from None
     return y
 
 

@@ -23,10 +23,18 @@ __all__ = [
 ]
 
 
-def _n_classes(shape: tuple, axis: int) -> int:
+def _n_classes(shape: tuple, axis: int, *, known: bool = True) -> int | None:
+    """The size of the class axis; None when unknown now (a ``tf.function`` input
+    signature) and ``known=False`` (soft labels need no class count)."""
     c = shape[axis]
     if c is None:
-        raise ValueError("the class axis of logits must have a known size")
+        if not known:
+            return None
+        raise ValueError(
+            f"the class axis of logits (axis {axis}) must have a known size for integer labels "
+            "(they are checked against it and looked up along it); give the number of "
+            "classes in the input signature, e.g. tf.TensorSpec(shape=[None, 10])"
+        )
     if c == 0:
         raise ValueError(f"logits has no classes: size 0 along axis {axis}")
     return c
@@ -156,7 +164,7 @@ def softmax_cross_entropy(
     ax = _checks.normalize_axis(axis, len(shape))
     eps = float_option(inp, label_smoothing, "label_smoothing", _checks.check_fraction)
     zl = float_option(inp, z_loss, "z_loss", _checks.check_nonnegative_number)
-    n_classes = _n_classes(shape, ax)
+    n_classes = _n_classes(shape, ax, known=False)
     cw = class_vector(xp, class_weights, n_classes, "class_weights", ct)
     w = prepare_weights(xp, weights, row_shape(shape, ax), ct)
     rows = _chunked.plan(xp, inp.x, ax, ct, chunk_size)
