@@ -90,12 +90,14 @@ def sigmoid_cross_entropy(
     pos_weight : float or array, optional
         Weight of the positive term, broadcast against ``logits`` (a length-C array
         weighs the classes along the last axis, as in PyTorch and TensorFlow). Negative
-        values raise :class:`ValueError` when they are host data (Python/NumPy); not
+        values raise :class:`ValueError` when they are host data (Python/NumPy: also the
+        check of a Python number under ``jax.jit``, which traces it); not
         differentiated.
     weights : array, optional
         Weights broadcastable to ``logits`` (PyTorch's ``weight``).
-    label_smoothing : float
-        :math:`\varepsilon \in [0, 1]`: labels move towards 1/2.
+    label_smoothing : float or 0-d array
+        :math:`\varepsilon \in [0, 1]`: labels move towards 1/2. A Python number is range-checked; a 0-d array (a tracer under ``jax.jit``) is
+        not (see :mod:`xbackend._lib._checks`) and is not differentiated.
     where : bool array, optional
         Element mask broadcastable to ``logits``: masked elements give 0 (value and
         gradient) and leave the ``"mean"`` denominator.
@@ -177,10 +179,12 @@ def sigmoid_focal_loss(
         Real floating logits.
     labels : array
         Probabilities in [0, 1] (float, bool or 0/1 integers), broadcastable to ``logits``.
-    gamma : float
-        Focusing parameter :math:`\gamma \ge 0` (0 gives the cross-entropy).
-    alpha : float, optional
-        Balancing weight in [0, 1] for the positive class, or None.
+    gamma : float or 0-d array
+        Focusing parameter :math:`\gamma \ge 0` (0 gives the cross-entropy). A Python number is range-checked; a 0-d array (a tracer under ``jax.jit``) is
+        not (see :mod:`xbackend._lib._checks`) and is not differentiated.
+    alpha : float or 0-d array, optional
+        Balancing weight in [0, 1] for the positive class, or None. A Python number is range-checked; a 0-d array (a tracer under ``jax.jit``) is
+        not (see :mod:`xbackend._lib._checks`) and is not differentiated.
     weights : array, optional
         Weights broadcastable to ``logits``.
     where : bool array, optional
@@ -258,8 +262,9 @@ def binary_cross_entropy(
         Real floating probabilities.
     labels : array
         Probabilities in [0, 1] (float, bool or 0/1 integers), broadcastable to ``probs``.
-    eps : float, optional
-        Clip bound in ``(0, 0.5)``; default ``finfo(probs.dtype).eps``.
+    eps : float or 0-d array, optional
+        Clip bound in ``(0, 0.5)``; default ``finfo(probs.dtype).eps``. A Python number is range-checked; a 0-d array (a tracer under ``jax.jit``) is
+        not (see :mod:`xbackend._lib._checks`) and is not differentiated.
     weights : array, optional
         Weights broadcastable to ``probs``.
     reduction : {"none", "sum", "mean", "sum_over_batch_size"}

@@ -110,10 +110,12 @@ def softmax_cross_entropy(
     weights : array, optional
         Per-example weights broadcastable to the unreduced loss (``logits.shape`` without
         ``axis``).
-    label_smoothing : float
-        :math:`\varepsilon \in [0, 1]`, spread over the K unmasked classes.
-    z_loss : float
-        Adds :math:`z\cdot\mathrm{lse}(x)^2` per row (PaLM), 0 by default.
+    label_smoothing : float or 0-d array
+        :math:`\varepsilon \in [0, 1]`, spread over the K unmasked classes. A Python number is range-checked; a 0-d array (a tracer under ``jax.jit``) is
+        not (see :mod:`xbackend._lib._checks`) and is not differentiated.
+    z_loss : float or 0-d array
+        Adds :math:`z\cdot\mathrm{lse}(x)^2` per row (PaLM), 0 by default. A Python number is range-checked; a 0-d array (a tracer under ``jax.jit``) is
+        not (see :mod:`xbackend._lib._checks`) and is not differentiated.
     where : bool array, optional
         Class mask broadcastable to ``logits``; False (like a ``-inf`` logit) masks a class.
         A row with every class masked has loss 0, gradient 0, and is not counted by ``"mean"``.
@@ -251,11 +253,13 @@ def sparse_softmax_cross_entropy(
         Shape ``(C,)``; not differentiated.
     weights : array, optional
         Per-example weights broadcastable to the unreduced loss.
-    label_smoothing : float
+    label_smoothing : float or 0-d array
         :math:`\varepsilon \in [0, 1]`, spread over the K unmasked classes; a row still
-        weighs :math:`w_y` in ``"mean"`` (PyTorch's rule).
-    z_loss : float
-        Adds :math:`z\cdot\mathrm{lse}(x)^2` per row.
+        weighs :math:`w_y` in ``"mean"`` (PyTorch's rule). A Python number is range-checked; a 0-d array (a tracer under ``jax.jit``) is
+        not (see :mod:`xbackend._lib._checks`) and is not differentiated. Under
+        ``invalid="raise"`` a concrete array is range-checked too.
+    z_loss : float or 0-d array
+        Adds :math:`z\cdot\mathrm{lse}(x)^2` per row. Checked like ``label_smoothing``.
     where : bool array, optional
         Class mask broadcastable to ``logits`` (False or a ``-inf`` logit masks a class).
         A label on a masked class gives ``+inf`` with a finite gradient; a fully masked
@@ -396,10 +400,13 @@ def softmax_focal_loss(
         Integer class indices, ``logits.shape`` without ``axis``.
     axis : int
         The class axis.
-    gamma : float
-        Focusing parameter :math:`\gamma \ge 0`.
-    alpha : None, float or array
-        None (no weighting), a scalar, or a length-C array of class weights.
+    gamma : float or 0-d array
+        Focusing parameter :math:`\gamma \ge 0`. A Python number is range-checked; a 0-d array (a tracer under ``jax.jit``) is
+        not (see :mod:`xbackend._lib._checks`) and is not differentiated. Under ``invalid="raise"`` a
+        concrete array is range-checked too.
+    alpha : None, float, 0-d array or array
+        None (no weighting), a scalar >= 0 (checked like ``gamma``), or a length-C array
+        of class weights.
     ignore_index : int, optional
         Rows with this label give 0 and are not counted by ``"mean"``.
     weights : array, optional
@@ -491,8 +498,9 @@ def categorical_cross_entropy(
         Real floating probability vectors broadcastable to ``probs``.
     axis : int
         The class axis.
-    eps : float, optional
-        Clip bound in ``(0, 0.5)``; default ``finfo(probs.dtype).eps``.
+    eps : float or 0-d array, optional
+        Clip bound in ``(0, 0.5)``; default ``finfo(probs.dtype).eps``. A Python number is range-checked; a 0-d array (a tracer under ``jax.jit``) is
+        not (see :mod:`xbackend._lib._checks`) and is not differentiated.
     weights : array, optional
         Per-example weights broadcastable to the unreduced loss.
     reduction : {"none", "sum", "mean", "sum_over_batch_size"}
