@@ -75,17 +75,6 @@ def normalize_axis(axis: Any, ndim: int, name: str = "axis", target: str = "logi
     return int(axis) % ndim
 
 
-def known_size(d: Any) -> bool:
-    """True for a size that is a number now: not ``None`` (a TensorFlow graph), not NaN
-    (Dask chunks of unknown size), not a symbolic size (``jax.export``)."""
-    return isinstance(d, (int, np.integer)) and not isinstance(d, bool)
-
-
-def known_shape(shape: tuple) -> bool:
-    """True when every size of ``shape`` is :func:`known <known_size>`."""
-    return all(known_size(d) for d in shape)
-
-
 def shape_of(x: Any, name: str = "an input") -> tuple[Any, ...]:
     """``x.shape`` as a tuple: ints, ``None`` for sizes not known now (a TensorFlow graph's
     ``None``, and Dask's NaN for chunks of unknown size, e.g. after a boolean filter), and
@@ -157,8 +146,9 @@ def is_array_option(value: Any) -> bool:
 
 def array_option(value: Any, name: str, what: str) -> Any:
     """A 0-d array option, returned unchecked (no host sync); other shapes raise."""
-    if tuple(shape_of(value)) != ():
-        raise ValueError(f"{name} must be a number {what} or a 0-d array, got an array of shape {shape_of(value)}")
+    shape = shape_of(value, name)
+    if shape != ():
+        raise ValueError(f"{name} must be a number {what} or a 0-d array, got an array of shape {shape}")
     return value
 
 
@@ -224,7 +214,7 @@ def check_pos_weight_number(value: Any, name: str = "pos_weight") -> float:
     """A Python ``pos_weight``: a number >= 0 (``inf`` allowed: only positives count)."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
         raise TypeError(f"{name} must be a number >= 0 or an array, got {type(value).__name__}")
-    if not value >= 0:
+    if value < 0:  # as check_nonnegative_values (NaN passes: a NaN loss follows)
         raise ValueError(f"{name} must be >= 0, got a negative value {value!r}")
     return float(value)
 
