@@ -14,138 +14,15 @@ from __future__ import annotations
 
 import importlib
 import os
-from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pytest
 
-FLOATS = ("float64", "float32", "float16", "bfloat16")
+from xbackend.testing._registry import BACKENDS as ALL
+from xbackend.testing._registry import BY_NAME, FLOATS, GPU_OF
+from xbackend.testing._registry import TestBackend as Backend
 
-
-@dataclass(frozen=True)
-class Backend:
-    name: str  # test id: "numpy", "torch", "torch:gpu", ...
-    package: str  # the import that must succeed
-    gpu: bool = False
-    dtypes: tuple = FLOATS
-    autodiff: bool = False
-    lazy: bool = False
-    extra: dict = field(default_factory=dict, compare=False, hash=False)
-
-    @property
-    def framework(self) -> str:
-        return self.name.split(":")[0]
-
-    # ---------------------------------------------------------------- namespaces
-    def module(self) -> Any:
-        return importlib.import_module(self.package)
-
-    def xp(self) -> Any:
-        """The namespace xbackend infers for this backend's arrays."""
-        from xbackend import array_namespace
-
-        return array_namespace(self.asarray(np.zeros(1)))
-
-    def dtype(self, name: str) -> Any:
-        fw = self.framework
-        if fw == "torch":
-            import torch
-
-            return getattr(torch, name)
-        if fw == "jax":
-            import jax.numpy as jnp
-
-            return getattr(jnp, name)
-        if fw == "tensorflow":
-            import tensorflow as tf
-
-            return getattr(tf, name)
-        if fw == "array_api_strict":
-            import array_api_strict as xs
-
-            return getattr(xs, name)
-        if fw == "cupy":
-            import cupy
-
-            return getattr(cupy, name)
-        return getattr(np, name)
-
-    def int_dtype(self) -> Any:
-        return self.dtype("int64") if self.framework != "tensorflow" else self.dtype("int32")
-
-    def device(self) -> Any:
-        fw = self.framework
-        if fw == "torch":
-            import torch
-
-            return torch.device("cuda" if self.gpu else "cpu")
-        if fw == "jax":
-            import jax
-
-            return jax.devices("gpu" if self.gpu else "cpu")[0]
-        return None
-
-    # ---------------------------------------------------------------- conversion
-    def asarray(self, a: Any, dtype: str | None = None) -> Any:
-        """A backend array (on the backend's device) from NumPy data."""
-        a = np.asarray(a)
-        fw = self.framework
-        if dtype is None:
-            dtype = a.dtype.name
-        if fw == "numpy":
-            return np.asarray(a, dtype=dtype)
-        if fw == "array_api_strict":
-            import array_api_strict as xs
-
-            return xs.asarray(a.astype(dtype) if dtype != "bool" else a, dtype=getattr(xs, dtype))
-        if fw == "torch":
-            import torch
-
-            t = torch.asarray(a.astype(np.float64) if dtype == "bfloat16" else a)
-            return t.to(device=self.device(), dtype=getattr(torch, dtype))
-        if fw == "jax":
-            import jax
-            import jax.numpy as jnp
-
-            return jax.device_put(jnp.asarray(a, dtype=getattr(jnp, dtype)), self.device())
-        if fw == "dask":
-            import dask.array as da
-
-            chunks = tuple(max(1, (s + 1) // 2) for s in a.shape)  # several chunks per axis
-            return da.from_array(np.asarray(a, dtype=dtype), chunks=chunks or ())
-        if fw == "tensorflow":
-            import tensorflow as tf
-
-            device = "/GPU:0" if self.gpu else "/CPU:0"
-            with tf.device(device):
-                return tf.constant(a.astype(np.float64) if dtype == "bfloat16" else a, dtype=getattr(tf, dtype))
-        if fw == "cupy":
-            import cupy
-
-            return cupy.asarray(a, dtype=dtype)
-        raise AssertionError(fw)
-
-    def to_numpy(self, x: Any) -> np.ndarray:
-        from xbackend.testing import to_numpy
-
-        return to_numpy(x)
-
-
-ALL = (
-    Backend("numpy", "numpy", dtypes=("float64", "float32", "float16")),
-    Backend("array_api_strict", "array_api_strict", dtypes=("float64", "float32")),
-    Backend("torch", "torch", autodiff=True),
-    Backend("jax", "jax", autodiff=True),
-    Backend("dask", "dask.array", dtypes=("float64", "float32", "float16"), lazy=True),
-    Backend("tensorflow", "tensorflow", autodiff=True),
-    Backend("torch:gpu", "torch", gpu=True, autodiff=True),
-    Backend("jax:gpu", "jax", gpu=True, autodiff=True),
-    Backend("cupy", "cupy", gpu=True, dtypes=("float64", "float32", "float16")),
-    Backend("tensorflow:gpu", "tensorflow", gpu=True, autodiff=True),
-)
-BY_NAME = {b.name: b for b in ALL}
-GPU_OF = {"torch": "torch:gpu", "jax": "jax:gpu", "cupy": "cupy", "tensorflow": "tensorflow:gpu"}
+__all__ = ["ALL", "BY_NAME", "FLOATS", "GPU_OF", "Backend", "is_explicit", "require", "selected", "skip_reason"]
 
 
 def _requested() -> list[str] | None:

@@ -129,6 +129,8 @@ OPTION_SETS: dict[str, tuple[tuple[str, ...], ...]] = {
         ("weights", "alpha_classes"),
         ("axis_mid",),
         ("invalid",),
+        ("label_smoothing",),
+        ("label_smoothing", "gamma_half", "alpha_classes", "ignore_index"),
     ),
     "binary_cross_entropy": ((), ("weights",), ("eps",), ("int_labels",)),
     "categorical_cross_entropy": ((), ("weights",), ("eps",), ("axis0",)),

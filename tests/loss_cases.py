@@ -37,6 +37,9 @@ CASES = {
     "softmax_focal-alpha_vector-mean": lambda x, y, p, m, w, cv: xb.softmax_focal_loss(
         x, y, alpha=cv, ignore_index=1, reduction="mean"
     ),
+    "softmax_focal-smoothing-alpha_vector-mean": lambda x, y, p, m, w, cv: xb.softmax_focal_loss(
+        x, y, alpha=cv, ignore_index=1, label_smoothing=0.1, reduction="mean"
+    ),
     "binary_ce": lambda x, y, p, m, w, cv: xb.binary_cross_entropy(xb.sigmoid(x), p, reduction="mean"),
     "categorical_ce": lambda x, y, p, m, w, cv: xb.categorical_cross_entropy(xb.softmax(x), p),
     "logsumexp-where": lambda x, y, p, m, w, cv: xb.logsumexp(x, where=m),

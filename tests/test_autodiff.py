@@ -181,7 +181,7 @@ def test_torch_saves_only_logits_labels_and_row_residuals(torch_b, loss, dtype):
     copy, no softmax, no log-softmax), per-row residuals and the per-class constants
     (class weights, pos_weight)."""
     if loss == "sigmoid" and dtype == "bfloat16":
-        pytest.skip("known limitation (issue 4 note): the elementwise sigmoid family has no block path, "
+        pytest.skip("known limitation: the elementwise sigmoid family has no block path, "
                     "so autograd saves the float32 compute copy of bfloat16 logits")  # fmt: skip
     torch = torch_b.module()
     dev = torch_b.device()

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import xbackend
 from xbackend import _cli
 from xbackend._cli import _detect, _explain, _report
 
@@ -33,7 +34,7 @@ LOSSES = (
 )
 CPU_FRAMEWORKS = [f for f in ("numpy", "array_api_strict", "torch", "jax", "tensorflow", "dask")
                   if importlib.util.find_spec(f) is not None]
-SRC = str(Path(_cli.__file__).resolve().parents[1])
+SRC = str(Path(xbackend.__file__).resolve().parents[1])
 
 
 def strict_json(text: str):
@@ -295,6 +296,81 @@ def test_explain_plot_writes_a_png_of_the_documented_size(capsys, tmp_path):
         assert im.format == "PNG"
         assert im.size == _explain.PLOT_SIZE == (1200, 800)
         assert len(im.convert("L").getcolors(maxcolors=256 * 256) or []) > 16  # something was drawn
+
+
+def _strip_markers(fig) -> dict[str, object]:
+    return {line.get_gid(): line for ax in fig.axes for line in ax.get_lines() if line.get_gid()}
+
+
+def test_explain_plot_marks_every_inf_nan_and_flushed_zero_of_the_table_in_its_strip():
+    """Each problem cell of the printed table (x, formula, value or gradient) is drawn in
+    the strip as the marker the legend promises: ▲ +inf, ▼ -inf, ✖ NaN, ● flushed to 0."""
+    pytest.importorskip("matplotlib", reason="matplotlib is not installed (the plot extra)")
+    fig = _explain.figure()
+    markers = _strip_markers(fig)
+    wanted = set()
+    for dtype in _explain.DTYPES:
+        headers, rows = _explain.sweep_table(dtype)
+        want_v, want_g = _explain.exact(np.asarray(_explain.TABLE_X), 1.0)
+        for i, row in enumerate(rows):
+            x = _explain.TABLE_X[i]
+            for h, cell in zip(headers[1:], row[1:]):
+                formula, part = h.split(" ")[0], ("value" if h.endswith(" L") else "grad")
+                text, exact_here = cell.rstrip("*"), (want_v if part == "value" else want_g)[i]
+                kind = {"inf": "+inf", "-inf": "-inf", "nan": "nan"}.get(text)
+                if text == "0" and cell.endswith("*"):
+                    kind = "zero"  # a 0 the table flags: the exact value is a normal number
+                if kind is None:
+                    continue
+                wanted.add((dtype, part, formula, kind))
+                line = markers.get(f"{dtype}|{part}|{formula}|{kind}")
+                assert line is not None, (dtype, part, formula, kind, x)
+                assert x in set(line.get_xdata()), (dtype, part, formula, kind, x)
+                assert line.get_marker() == _explain.MARKERS[kind][0]
+                if kind == "zero":
+                    assert abs(exact_here) >= np.finfo(dtype).tiny  # flushed, not a true 0
+    # the table's float32 naive gradient at x = -100 is -inf: the gradient strip has ▼ there
+    assert -100.0 in set(markers["float32|grad|naive|-inf"].get_xdata())
+    assert {k for k in wanted if k[3] == "-inf"} >= {("float32", "grad", "naive", "-inf"),
+                                                      ("float32", "grad", "full", "-inf")}
+    # and every drawn marker is a real problem point of that formula (no stray marks)
+    xs = _explain.plot_grid()
+    for gid, line in markers.items():
+        dtype, part, formula, kind = gid.split("|")
+        v, g = _explain.sweep(line.get_xdata(), 1.0, dtype)[formula]
+        want = _explain.exact(line.get_xdata(), 1.0)[0 if part == "value" else 1]
+        assert _explain.marker_kinds(v if part == "value" else g, want, dtype)[kind].all(), gid
+        assert set(line.get_xdata()) <= set(xs)
+    assert not any(k.split("|")[2] == "stable" for k in markers)  # the logits form needs no marker
+
+
+def test_explain_plot_strip_labels_cannot_cover_a_curve():
+    """Curves and strips live in separate axes: the strips hold only markers (no lines
+    between them), the curve panels hold no text, and no two axes overlap on the page."""
+    pytest.importorskip("matplotlib", reason="matplotlib is not installed (the plot extra)")
+    fig = _explain.figure()
+    curves = [ax for ax in fig.axes if ax.get_title()]
+    strips = [ax for ax in fig.axes if not ax.get_title()]
+    assert len(curves) == len(strips) == 4
+    for ax in curves:
+        assert len(ax.texts) == 0 and not any(line.get_gid() for line in ax.get_lines())
+    for ax in strips:
+        assert ax.get_lines() and all(line.get_linestyle() == "None" for line in ax.get_lines())
+        assert [t.get_text() for t in ax.get_yticklabels()] == list(_explain.FORMULAS)
+    boxes = [ax.get_position() for ax in fig.axes]
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert a.x1 <= b.x0 or b.x1 <= a.x0 or a.y1 <= b.y0 or b.y1 <= a.y0, (a, b)
+    # the curve titles sit in the gap above their panel, below the strip of the panel above
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    for ax in curves:
+        title = ax.title.get_window_extent(renderer)
+        for other in fig.axes:
+            if other is not ax:
+                box = other.get_window_extent(renderer)
+                assert title.y0 >= box.y1 or title.y1 <= box.y0 or title.x1 <= box.x0 or title.x0 >= box.x1
 
 
 def test_explain_plot_without_matplotlib_says_how_to_install_it(capsys, monkeypatch, tmp_path):

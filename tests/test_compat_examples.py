@@ -1,5 +1,6 @@
-"""xbackend.compat and xbackend.keras without any framework: the docstring examples run,
-and importing them (plus a NumPy call) imports no framework and no Keras."""
+"""xbackend.compat without any framework: the docstring examples run, and importing it
+(plus a NumPy call) imports no framework and no Keras; ``import xbackend.keras`` imports
+Keras (and the backend Keras chose) only."""
 
 from __future__ import annotations
 
@@ -21,12 +22,13 @@ def test_compat_module_docstring_examples_give_the_printed_numbers(module):
     assert result.failed == 0, f"{result.failed} example(s) of {module} print other numbers"
 
 
-def test_importing_xbackend_compat_and_xbackend_keras_imports_no_framework():
+def test_importing_xbackend_compat_imports_no_framework():
     code = (
         "import sys, numpy as np\n"
-        "import xbackend, xbackend.compat, xbackend.keras\n"
+        "import xbackend, xbackend.compat\n"
         "from xbackend.compat import keras as xk, torch as xt\n"
         "xk.binary_crossentropy(np.zeros((2, 3)), np.full((2, 3), 0.5))\n"
+        "xk.categorical_focal_crossentropy(np.eye(3)[:2], np.zeros((2, 3)), from_logits=True)\n"
         "xt.cross_entropy(np.zeros((2, 3)), np.array([0, 1]))\n"
         "loaded = sorted(m for m in ('keras', 'tensorflow', 'torch', 'jax', 'optax', 'cupy') if m in sys.modules)\n"
         "print(','.join(loaded))\n"
@@ -35,3 +37,25 @@ def test_importing_xbackend_compat_and_xbackend_keras_imports_no_framework():
                          timeout=120)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "", f"frameworks imported: {res.stdout.strip()}"
+
+
+def test_importing_xbackend_keras_imports_what_import_keras_imports_and_nothing_more():
+    """``import xbackend.keras`` imports Keras (to register its classes for ``load_model``)
+    and so whatever Keras imports for the backend ``KERAS_BACKEND`` names; xbackend adds
+    no framework of its own."""
+    pytest.importorskip("keras", reason="keras is not installed")
+    env = dict(os.environ, KERAS_BACKEND="torch", TF_CPP_MIN_LOG_LEVEL="3")
+
+    def imported(statement: str) -> str:
+        code = (
+            f"import sys\n{statement}\n"
+            "print(','.join(sorted(m for m in ('keras', 'tensorflow', 'torch', 'jax', 'optax', 'cupy')"
+            " if m in sys.modules)))\n"
+        )
+        res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+        assert res.returncode == 0, res.stderr
+        return res.stdout.strip().splitlines()[-1]
+
+    ours = imported("import xbackend.keras")
+    assert "keras" in ours.split(",") and "torch" in ours.split(",")
+    assert ours == imported("import keras")

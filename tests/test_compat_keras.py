@@ -354,3 +354,172 @@ def test_every_compat_function_takes_tf_variables_like_keras():
     for ours, theirs in cases:
         assert isinstance(ours, tf.Tensor)
         np.testing.assert_allclose(_np(ours), _np(theirs), rtol=1e-12, atol=1e-12)
+
+
+# ------------------------------------------------------------------- categorical focal loss
+
+def _focal_closed_form(y: np.ndarray, x: np.ndarray, alpha, gamma: float, eps: float = 0.0) -> np.ndarray:
+    """``-Σ_c α_c·ỹ_c·(1-p_c)^γ·log p_c`` in float64 log space, classes last, with the
+    non-max mass through log1p (``log p`` of the max class keeps its digits)."""
+    m = x.max(axis=-1, keepdims=True)
+    e = np.exp(x - m)
+    rest = np.sum(np.where(x == m, 0.0, e), axis=-1, keepdims=True)  # the non-max mass (one max per row here)
+    logp = (x - m) - np.log1p(rest)
+    y = y * (1.0 - eps) + eps / x.shape[-1]
+    terms = -y * (-np.expm1(logp)) ** gamma * logp
+    return np.sum(terms * np.asarray(alpha), axis=-1)
+
+
+CFCE_OPTIONS = [  # (shape, axis, alpha, gamma, label_smoothing, one-hot labels); dyadic alphas: Keras rounds
+    ((N, C), -1, 0.25, 2.0, 0.0, False),  # a list alpha to float32
+    ((N, C), -1, [0.5, 0.25, 0.75, 1.0], 0.5, 0.2, False),
+    ((N, C), -1, 1.0, 0.0, 0.1, True),
+    ((2, C, 3), 1, 0.5, 1.5, 0.0, True),
+]
+
+
+def _cfce_data(shape: tuple, axis: int, from_logits: bool, onehot: bool) -> dict:
+    rng = _rng("cfce", shape, axis, from_logits, onehot)
+    # moderate logits (|x| <= 4): no probability reaches Keras' clip [1e-7, 1 - 1e-7]
+    y_pred = np.clip(rng.normal(0, 2, shape), -4, 4) if from_logits else _probs(rng, shape, axis) * 1.3
+    if onehot:
+        y_true = np.moveaxis(np.eye(shape[axis])[rng.integers(0, shape[axis], np.moveaxis(y_pred, axis, -1).shape[:-1])],
+                             -1, axis)
+    else:
+        y_true = _probs(rng, shape, axis)
+    return {"y_true": y_true, "y_pred": y_pred}
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("from_logits", [True, False], ids=["from_logits", "from_probabilities"])
+def test_categorical_focal_crossentropy_matches_keras_over_alpha_gamma_smoothing_and_axis(backend, dtype, from_logits):
+    for shape, axis, alpha, gamma, ls, onehot in CFCE_OPTIONS:
+        d = _cfce_data(shape, axis, from_logits, onehot)
+        kw = dict(alpha=alpha, gamma=gamma, from_logits=from_logits, label_smoothing=ls, axis=axis)
+        out = on(backend, xk.categorical_focal_crossentropy)(_b(backend, d["y_true"], dtype),
+                                                            _b(backend, d["y_pred"], dtype), **kw)
+        ref = keras.losses.categorical_focal_crossentropy(_k(d["y_true"], dtype), _k(d["y_pred"], dtype), **kw)
+        check(out, _np(ref), backend, dtype, atol_scale=_scale(d["y_pred"]), what=str(kw))
+
+
+def test_categorical_focal_crossentropy_from_logits_is_exact_where_keras_clips(backend):
+    """Keras applies a softmax and clips it to [1e-7, 1 - 1e-7]: a confident wrong
+    prediction is capped at α·16.1 (exact: α·80) and a confident right one keeps the
+    floor (1e-7)^γ·1e-7 (exact: ~1e-53). The oracle is the float64 closed form."""
+    x = np.array([[40.0, 0.0, -40.0], [40.0, 0.0, -40.0], [1.0, 0.5, -0.5]])
+    y = np.eye(3)[[2, 0, 1]]
+    want = _focal_closed_form(y, x, 0.25, 2.0)
+    out = on(backend, xk.categorical_focal_crossentropy)(_b(backend, y, "float64"), _b(backend, x, "float64"),
+                                                        from_logits=True)
+    assert want[0] > 0.25 * 79.9 and 0 < want[1] < 1e-50
+    # atol 1e-45: the right confident row may round to 0 (exact 7.7e-53; Keras' floor is 2.5e-22)
+    check(out, want, backend, "float64", factor=4, atol_scale=1e-30)
+    keras_value = _np(keras.losses.categorical_focal_crossentropy(y, x, from_logits=True))
+    np.testing.assert_allclose(keras_value[0], 0.25 * -np.log(1e-7) * (1 - 1e-7) ** 2, rtol=1e-6)  # capped
+    assert keras_value[1] > 1e-23  # the floor of the clipped probability: 0.25·(1e-7)²·(-log(1 - 1e-7))
+    np.testing.assert_allclose(keras_value[2], want[2], rtol=1e-12)  # unclipped: the same
+
+
+def test_focal_losses_from_logits_gradients_match_keras_under_gradient_tape(ad_backend):
+    """categorical_focal_crossentropy (soft labels, per-class alpha, smoothing) and
+    softmax_focal_loss(label_smoothing=...) against Keras' CategoricalFocalCrossentropy
+    on the smoothed one-hot labels."""
+    d = _cfce_data((N, C), -1, True, False)
+    alpha = [0.5, 0.25, 0.75, 1.0]
+    kw = dict(alpha=alpha, gamma=1.5, label_smoothing=0.1)
+    yt = _b(ad_backend, d["y_true"], "float64")
+    g = grad(ad_backend, lambda v: on(ad_backend, xk.categorical_focal_crossentropy)(yt, v, from_logits=True, **kw),
+             _b(ad_backend, d["y_pred"], "float64"))
+    ref = _tf_grad(lambda v: keras.losses.categorical_focal_crossentropy(d["y_true"], v, from_logits=True, **kw),
+                   d["y_pred"])
+    assert_close_np(g, ref, "float64", atol_scale=1.0, what="categorical_focal_crossentropy")
+
+    import xbackend as xb
+
+    y_int = _rng("focal-int").integers(0, C, N)
+    a = _b(ad_backend, np.array(alpha), "float64")
+    yi = _b(ad_backend, y_int, "float64")
+    for gamma in (0.0, 0.5, 2.0):
+        g = grad(ad_backend, lambda v: on(ad_backend, xb.softmax_focal_loss)(v, yi, gamma=gamma, alpha=a,
+                                                                           label_smoothing=0.1),
+                 _b(ad_backend, d["y_pred"], "float64"))
+        ref = _tf_grad(lambda v: keras.losses.categorical_focal_crossentropy(
+            np.eye(C)[y_int], v, alpha=alpha, gamma=gamma, from_logits=True, label_smoothing=0.1), d["y_pred"])
+        assert_close_np(g, ref, "float64", atol_scale=1.0, what=f"softmax_focal_loss gamma={gamma}")
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_softmax_focal_loss_label_smoothing_is_keras_categorical_focal_on_the_smoothed_one_hot(backend, dtype):
+    """``xb.softmax_focal_loss(x, y, label_smoothing=ε)`` equals Keras'
+    ``categorical_focal_crossentropy(onehot(y), x, from_logits=True, label_smoothing=ε)``
+    (scalar and per-class alpha, γ = 0, 1/2, 2) and the float64 closed form."""
+    import xbackend as xb
+
+    rng = _rng("focal-smooth")
+    x = np.clip(rng.normal(0, 2, (N, C)), -4, 4)
+    y = rng.integers(0, C, N)
+    for alpha, gamma, ls in [(1.0, 2.0, 0.1), ([0.5, 0.25, 0.75, 1.0], 0.5, 0.3), (0.25, 0.0, 1.0)]:
+        a = alpha if isinstance(alpha, float) else _b(backend, np.array(alpha), dtype)
+        out = on(backend, xb.softmax_focal_loss)(_b(backend, x, dtype), _b(backend, y, dtype), gamma=gamma, alpha=a,
+                                                 label_smoothing=ls)
+        ref = keras.losses.categorical_focal_crossentropy(np.eye(C)[y], _k(x, dtype), alpha=alpha, gamma=gamma,
+                                                          from_logits=True, label_smoothing=ls)
+        what = f"alpha={alpha}, gamma={gamma}, label_smoothing={ls}"
+        check(out, _np(ref), backend, dtype, atol_scale=_scale(x), what=what)
+        closed = _focal_closed_form(np.eye(C)[y], rounded(x, dtype), alpha, gamma, ls)
+        check(out, closed, backend, dtype, atol_scale=_scale(x), what=what + " (closed form)")
+
+
+# ------------------------------------------- xbackend.keras classes: Keras' rank rules
+
+@pytest.mark.parametrize("reduction", ["none", "sum_over_batch_size"])
+def test_xbackend_keras_classes_match_label_and_logit_ranks_like_keras_losses(reduction):
+    """Keras' wrapped losses call ``squeeze_or_expand_to_same_rank(y_true, y_pred)``:
+    ``Dense(1)`` logits ``(N, 1)`` with labels ``(N,)`` (the binary classifier), labels
+    ``(N, 1)`` with logits ``(N,)``, logits ``(N, T, 1)`` with labels ``(N, T)``. The
+    classes give Keras' numbers and shapes for each."""
+    from xbackend import keras as xkl
+
+    rng = _rng("ranks", reduction)
+    T = 3
+    z = (rng.uniform(size=(N, T)) > 0.5).astype("float32")
+    logits = rng.normal(0, 2, (N, T)).astype("float32")
+    sw = rng.uniform(0.5, 2.0, N).astype("float32")
+    y_soft = _probs(rng, (N, C)).astype("float32")
+    x_cat = rng.normal(0, 2, (N, C)).astype("float32")
+    y_int = rng.integers(0, C, N)
+    kw = dict(reduction=reduction)
+    binary = [
+        (xkl.SigmoidCrossEntropy(label_smoothing=0.1, **kw),
+         keras.losses.BinaryCrossentropy(from_logits=True, label_smoothing=0.1, **kw)),
+        (xkl.SigmoidFocalLoss(gamma=2.0, alpha=0.25, **kw),
+         keras.losses.BinaryFocalCrossentropy(apply_class_balancing=True, alpha=0.25, gamma=2.0, from_logits=True,
+                                              **kw)),
+    ]
+    shapes = [  # (labels, logits)
+        (z[:, 0], logits[:, :1]),  # the binary classifier: Dense(1) logits, (N,) labels
+        (z[:, :1], logits[:, 0]),
+        (z, logits[..., None]),
+    ]
+    for ours, native in binary:
+        for y, x in shapes:
+            out, ref = _np(ours(y, x, sample_weight=sw)), _np(native(y, x, sample_weight=sw))
+            what = f"{type(ours).__name__}: labels {y.shape}, logits {x.shape}"
+            assert out.shape == ref.shape, what
+            assert_close_np(out, ref, "float32", atol_scale=_scale(x), what=what)
+    categorical = [
+        (xkl.CategoricalFocalLoss(label_smoothing=0.1, **kw),
+         keras.losses.CategoricalFocalCrossentropy(from_logits=True, label_smoothing=0.1, **kw), y_soft, y_soft),
+        (xkl.CategoricalFocalLoss(alpha=[0.5, 0.25, 0.75, 1.0], gamma=0.5, **kw),
+         keras.losses.CategoricalFocalCrossentropy(alpha=[0.5, 0.25, 0.75, 1.0], gamma=0.5, from_logits=True, **kw),
+         y_soft, y_soft),
+        (xkl.SoftmaxFocalLoss(gamma=2.0, label_smoothing=0.1, **kw),
+         keras.losses.CategoricalFocalCrossentropy(alpha=1.0, gamma=2.0, from_logits=True, label_smoothing=0.1,
+                                                   **kw), y_int[:, None].astype("float32"), np.eye(C)[y_int]),
+        (xkl.SparseSoftmaxCrossEntropy(**kw), keras.losses.SparseCategoricalCrossentropy(from_logits=True, **kw),
+         y_int[:, None].astype("float32"), y_int[:, None]),
+    ]
+    for ours, native, y_ours, y_native in categorical:
+        out, ref = _np(ours(y_ours, x_cat, sample_weight=sw)), _np(native(y_native, x_cat, sample_weight=sw))
+        assert out.shape == ref.shape, type(ours).__name__
+        assert_close_np(out, ref, "float32", atol_scale=_scale(x_cat), what=type(ours).__name__)

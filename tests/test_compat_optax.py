@@ -134,14 +134,20 @@ SOFT_CASES = {
     "last_axis": dict(shape=(N, C), axis=-1),
     "axis_0": dict(shape=(C, N), axis=0),
     "tuple_axes": dict(shape=(2, 3, 2, 3), axis=(1, 3)),
+    "tuple_axes_negative_reordered": dict(shape=(3, 2, 4), axis=(-1, 0)),  # merged in the given order
+    "all_axes": dict(shape=(3, 4), axis=None),  # softmax_cross_entropy only: one scalar loss
 }
+INT_CASES = [c for c, spec in SOFT_CASES.items() if spec["axis"] is not None]  # optax: int or tuple only
 
 
 def _soft_data(case: str) -> dict:
     spec = SOFT_CASES[case]
     rng = _rng("soft", case)
     shape, axis = spec["shape"], spec["axis"]
-    axes = axis if isinstance(axis, tuple) else (axis % len(shape),)
+    if axis is None:
+        axes = tuple(range(len(shape)))
+    else:
+        axes = tuple(a % len(shape) for a in (axis if isinstance(axis, tuple) else (axis,)))
     rows = tuple(s for i, s in enumerate(shape) if i not in axes)
     k = int(np.prod([shape[a] for a in axes]))
     flat = rng.dirichlet(np.ones(k), rows)  # rows + (k,)
@@ -153,14 +159,14 @@ def _soft_data(case: str) -> dict:
 
 
 @pytest.mark.parametrize("dtype, case", [("float64", c) for c in SOFT_CASES] + [("float32", "tuple_axes")])
-def test_softmax_cross_entropy_matches_optax_on_int_and_tuple_axes(backend, dtype, case):
+def test_softmax_cross_entropy_matches_optax_on_int_tuple_and_none_axes(backend, dtype, case):
     d = _soft_data(case)
     out = on(backend, xo.softmax_cross_entropy)(_b(backend, d["logits"], dtype), _b(backend, d["labels"], dtype), axis=d["axis"])
     ref = optax.softmax_cross_entropy(_j(d["logits"], dtype), _j(d["labels"], dtype), axis=d["axis"])
     check(out, _np(ref), backend, dtype, atol_scale=_scale(d["logits"]))
 
 
-@pytest.mark.parametrize("dtype, case", [("float64", c) for c in SOFT_CASES] + [("float32", "tuple_axes")])
+@pytest.mark.parametrize("dtype, case", [("float64", c) for c in INT_CASES] + [("float32", "tuple_axes")])
 def test_softmax_cross_entropy_with_integer_labels_matches_optax_on_int_and_tuple_axes(backend, dtype, case):
     d = _soft_data(case)
     out = on(backend, xo.softmax_cross_entropy_with_integer_labels)(_b(backend, d["logits"], dtype), _b(backend, d["ints"], dtype),
@@ -192,6 +198,35 @@ def test_integer_label_on_a_masked_class_is_inf_where_optax_is_finite(backend):
     check(out, [np.inf], backend, "float64")  # the masked class has probability 0: -log 0
     native = _np(optax.softmax_cross_entropy_with_integer_labels(_j(x), jnp.array([1]), where=_j(where)))
     np.testing.assert_allclose(native, [np.log(np.exp(2.0) + np.exp(0.1)) - 1.0])
+
+
+@pytest.mark.parametrize("axis", [None, (-1, 0)])
+def test_softmax_cross_entropy_gradient_matches_jax_grad_of_optax_on_none_and_reordered_axes(ad_backend, axis):
+    d = _soft_data("all_axes" if axis is None else "tuple_axes_negative_reordered")
+    x, y = _b(ad_backend, d["logits"], "float64"), _b(ad_backend, d["labels"], "float64")
+    g = grad(ad_backend, lambda v: on(ad_backend, xo.softmax_cross_entropy)(v, y, axis=axis), x)
+    ref = jax.grad(lambda v: optax.softmax_cross_entropy(v, _j(d["labels"]), axis=axis).sum())(_j(d["logits"]))
+    assert_close_np(g, _np(ref), "float64", atol_scale=1.0)
+
+
+def test_integer_labels_reject_axis_none_like_optax(backend):
+    d = _soft_data("last_axis")
+    with pytest.raises(ValueError, match="axis"):
+        optax.softmax_cross_entropy_with_integer_labels(_j(d["logits"]), _j(d["ints"]), axis=None)
+    for bad in (None, 1.0, (), (0, 1.5), True):
+        with pytest.raises(ValueError, match=r"^axis must be an int or a (non-empty )?tuple of ints"):
+            xo.softmax_cross_entropy_with_integer_labels(_b(backend, d["logits"], "float64"),
+                                                         _b(backend, d["ints"], "float64"), axis=bad)
+
+
+def test_softmax_cross_entropy_axis_none_with_a_where_mask_matches_optax(backend):
+    d = _soft_data("all_axes")
+    where = d["where"].copy()
+    out = on(backend, xo.softmax_cross_entropy)(_b(backend, d["logits"], "float64"),
+                                                _b(backend, d["labels"], "float64"), axis=None,
+                                                where=_b(backend, where, "bool"))
+    ref = optax.softmax_cross_entropy(_j(d["logits"]), _j(d["labels"]), axis=None, where=_j(where))
+    check(out, _np(ref), backend, "float64", atol_scale=_scale(d["logits"]))
 
 
 def test_softmax_losses_gradients_match_jax_grad_of_optax(ad_backend):
@@ -255,3 +290,70 @@ def test_safe_softmax_cross_entropy_all_masked_row_is_zero_where_optax_is_nan(ba
     out = on(backend, xo.safe_softmax_cross_entropy)(_b(backend, x, "float64"), _b(backend, y, "float64"))
     check(out, [0.0], backend, "float64")
     assert np.isnan(_np(optax.safe_softmax_cross_entropy(_j(x), _j(y)))[0])
+
+
+# ----------------------------------------------------------------------------- JAX without x64
+
+_X64_OFF_SCRIPT = r"""
+import json, warnings
+import numpy as np
+import jax, jax.numpy as jnp
+assert not jax.config.jax_enable_x64
+import xbackend as xb
+from xbackend.compat import optax as xo
+
+rng = np.random.default_rng(0)
+x = jnp.asarray(rng.normal(size=(4, 3)), dtype=jnp.float32)
+z = jnp.asarray(rng.uniform(size=(4, 3)), dtype=jnp.float32)
+yi = jnp.array([0, 1, 2, 0])
+with warnings.catch_warnings(record=True) as rec:
+    warnings.simplefilter("always")
+    dtypes = []
+    for f, args in [(xb.sigmoid_cross_entropy, (x, z)), (xb.softmax_cross_entropy, (x, z)),
+                    (xb.sparse_softmax_cross_entropy, (x, yi)), (xb.sigmoid_focal_loss, (x, z)),
+                    (xb.softmax_focal_loss, (x, yi))]:
+        for red in ("none", "mean"):
+            dtypes.append(str(f(*args, dtype=jnp.float64, reduction=red).dtype))
+        jax.grad(lambda v: f(v, *args[1:], dtype=jnp.float64, reduction="sum"))(x)
+    for f, args in [(xo.softmax_cross_entropy, (x, z)), (xo.softmax_cross_entropy_with_integer_labels, (x, yi)),
+                    (xo.sigmoid_binary_cross_entropy, (x, z))]:
+        dtypes.append(str(f(*args).dtype))
+print(json.dumps({"dtypes": sorted(set(dtypes)),
+                  "warnings": [[w.filename, w.lineno, str(w.message)[:200]] for w in rec]}))
+"""
+
+
+def test_dtype_float64_with_jax_x64_disabled_warns_nothing_from_xbackend_modules():
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import xbackend
+
+    src = str(Path(xbackend.__file__).resolve().parent)
+    env = dict(os.environ, JAX_ENABLE_X64="0", JAX_PLATFORMS="cpu",
+               PYTHONPATH=os.pathsep.join([str(Path(src).parent), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.run([sys.executable, "-c", _X64_OFF_SCRIPT], capture_output=True, text=True, env=env,
+                          timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["dtypes"] == ["float32"]  # JAX without x64 has no float64: the loss is float32
+    ours = [w for w in result["warnings"] if w[0].startswith(src)]
+    assert ours == [], ours
+
+
+@pytest.mark.parametrize("name", ["sigmoid_binary_cross_entropy", "sigmoid_focal_loss", "softmax_cross_entropy",
+                                  "softmax_cross_entropy_with_integer_labels", "safe_softmax_cross_entropy"])
+def test_python_lists_are_a_type_error_naming_the_argument(name):
+    """docs/compat.md: Python lists are a TypeError (optax itself accepts them via jnp.asarray)."""
+    fn = getattr(xo, name)
+    x, y = np.array([[1.0, 2.0, 0.5]]), (np.array([1]) if name.endswith("integer_labels") else np.array([[0.0, 1.0, 0.0]]))
+    with pytest.raises(TypeError, match=r"^logits must be an array, got a Python list"):
+        fn(x.tolist(), y)
+    with pytest.raises(TypeError, match=r"^labels must be an array, got a Python list"):
+        fn(x, y.tolist())
+    if name.startswith("softmax"):
+        with pytest.raises(TypeError, match=r"^where must be an array, got a Python list"):
+            fn(x, y, where=[[True, True, False]])

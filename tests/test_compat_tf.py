@@ -295,3 +295,17 @@ def test_sparse_softmax_cross_entropy_with_logits_bad_label_is_nan_row_where_tf_
     check(out, ref, backend, "float64", atol_scale=np.abs(d["logits"]).max() + np.log(C))
     with pytest.raises(tf.errors.InvalidArgumentError, match="outside the valid range"):
         tf.nn.sparse_softmax_cross_entropy_with_logits(y, d["logits"])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_weighted_cross_entropy_gradient_at_logit_0_is_exact_where_tf_gives_1_0(ad_backend, dtype):
+    """d/dx of ``(1-z)·softplus(x) + w·z·softplus(-x)`` is ``(1-z)σ(x) - w·z·σ(-x)``:
+    at x = 0, z = [0, 1], w = 3 that is [0.5, -1.5]. TF 2.21's tape gives [1, 0] there,
+    in float32 and float64 (listed in docs/compat.md)."""
+    x, z = np.array([0.0, 0.0]), np.array([0.0, 1.0])
+    exact = np.array([0.5, -1.5])
+    g = grad(ad_backend, lambda v: on(ad_backend, xnn.weighted_cross_entropy_with_logits)(_b(ad_backend, z, dtype), v, 3.0),
+             _b(ad_backend, x, dtype))
+    assert_close_np(g, exact, dtype)
+    native = _tf_grad(lambda v: tf.nn.weighted_cross_entropy_with_logits(_t(z, dtype), v, 3.0), x, dtype)
+    np.testing.assert_array_equal(native, [1.0, 0.0], err_msg="TensorFlow's gradient at 0 changed: update docs/compat.md")

@@ -32,6 +32,7 @@ import numpy as np
 import keras
 import xbackend as xb
 from xbackend import keras as xk
+from xbackend.compat import keras as xkc
 
 assert keras.backend.backend() == sys.argv[1], keras.backend.backend()
 keras.utils.set_random_seed(0)
@@ -77,6 +78,11 @@ cases = {
         xk.SoftmaxFocalLoss(gamma=2.0), y_int,
         lambda z: xb.softmax_focal_loss(z, y_int, gamma=2.0, reduction="mean"),
         keras.losses.CategoricalFocalCrossentropy(alpha=1.0, gamma=2.0, from_logits=True)),
+    "CategoricalFocalLoss": (
+        xk.CategoricalFocalLoss(gamma=2.0, label_smoothing=0.1), y_onehot,
+        lambda z: np.mean(xkc.categorical_focal_crossentropy(y_onehot.astype("float64"), z, from_logits=True,
+                                                             gamma=2.0, label_smoothing=0.1)),
+        keras.losses.CategoricalFocalCrossentropy(gamma=2.0, from_logits=True, label_smoothing=0.1)),
 }
 
 out = {}
@@ -158,7 +164,7 @@ def test_xbackend_keras_losses_fit_on_each_keras_backend_and_match_xbackend_and_
     lines = [ln for ln in stdout.splitlines() if ln.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, f"Keras {keras_backend} fit failed:\n{stderr[-4000:]}"
     results = json.loads(lines[-1][len("RESULT "):])
-    assert len(results) == 7
+    assert len(results) == 8
     for name, r in results.items():
         h = np.array(r["history"])
         assert h.shape == (STEPS,) and np.isfinite(h).all(), f"{name}: loss history {h}"

@@ -30,6 +30,8 @@ import sys
 from types import ModuleType
 from typing import Any
 
+from xbackend._backends._base import Backend
+
 import array_api_compat
 
 __all__ = ["array_namespace", "backend", "entry", "framework_name"]
@@ -155,6 +157,7 @@ def backend(xp: Any) -> Any:
 
 def _make_backend(xp: ModuleType) -> Any:
     name = framework_name(xp)
+    cls: type[Backend]
     if name == "torch":
         from xbackend._backends._torch import TorchBackend as cls
     elif name == "jax":
@@ -170,7 +173,7 @@ def _make_backend(xp: ModuleType) -> Any:
     elif name == "dask":
         from xbackend._backends._dask import DaskBackend as cls
     else:
-        from xbackend._backends._base import Backend as cls
+        cls = Backend
     return cls(xp)
 
 

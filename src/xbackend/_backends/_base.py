@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -58,6 +58,10 @@ class KernelNamespace:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} of {self.__name__}>"
 
+    if TYPE_CHECKING:  # the namespace's functions, copied in by __init__
+
+        def __getattr__(self, name: str) -> Any: ...
+
     # ------------------------------------------------------------ in-place helpers
     def unary_(self, name: str, t: Any) -> Any:
         """``xp.<name>(t)``, written into ``t`` where allowed."""
@@ -87,6 +91,16 @@ class KernelNamespace:
         """``G - where(onehot(idx), v, 0)``: subtract ``v`` (keepdims rows) at one class
         per row; ``onehot()`` builds the boolean one-hot mask where no scatter is used."""
         return G - self.where(onehot(), v, 0.0)
+
+    def set_at_(self, G: Any, idx: Any, v: Any, axis: int, onehot: Callable[[], Any]) -> Any:
+        """``where(onehot(idx), v, G)``: write ``v`` (keepdims rows, or a number) at one
+        class per row."""
+        return self.where(onehot(), v, G)
+
+    def max_argmax(self, x: Any, axis: int) -> tuple[Any, Any] | None:
+        """``(max, argmax)`` along ``axis`` (keepdims) in one pass, where the framework has
+        it; None: compute them separately (compilers fuse the two reductions)."""
+        return None
 
     def reciprocal_(self, t: Any) -> Any:
         """``1 / t``."""
@@ -198,6 +212,10 @@ class Backend:
         """True when ``x`` has no values yet (a tracer under ``jit``, a graph tensor)."""
         return False
 
+    def no_values(self, x: Any) -> str | None:
+        """Why ``x``'s values cannot be read at all (torch's ``meta`` device), or None."""
+        return None
+
     def to_host(self, x: Any) -> np.ndarray:
         """A NumPy copy of (a small) ``x``: one transfer."""
         return np.asarray(x)
@@ -206,6 +224,42 @@ class Backend:
         import array_api_compat
 
         return array_api_compat.device(x)
+
+    # ----------------------------------------------------------------- devices
+    #: every array lives on one device (NumPy, Dask): nothing to compare
+    single_device = False
+
+    def device_key(self, x: Any) -> Any:
+        """A cheap comparable identity of ``x``'s device (no host sync), or None: not
+        checked (a traced value, an array that follows the others)."""
+        return self.device(x)
+
+    def device_name(self, key: Any) -> str:
+        return str(key)
+
+    def check_devices(self, first: Any, name: str, others: list, names: tuple) -> None:
+        """Every array of ``others`` (named by ``names``, in order; missing names read
+        "array") must be on ``first``'s device: :class:`ValueError` naming both devices,
+        before any computation. A framework would otherwise move, refuse or -- torch's
+        ``meta`` device, whose in-place updates do nothing -- silently misuse the array.
+        """
+        ref = self.device_key(first)
+        if ref is None:
+            return
+        for i, a in enumerate(others):
+            if a is None or not hasattr(a, "shape"):
+                continue
+            d = self.device_key(a)
+            if d is not None and d != ref:
+                what = names[i] if i < len(names) else "array"
+                raise ValueError(
+                    f"arrays on two different devices: {what} is on {self.device_name(d)} but "
+                    f"{name} is on {self.device_name(ref)}; move {what} to the device of {name} first"
+                )
+
+    def canonical_dtype(self, dtype: Any) -> Any:
+        """The dtype the framework will actually use for a requested ``dtype=``."""
+        return dtype
 
     def index(self, labels: Any) -> Any:
         """Integer labels in the dtype the framework's gathers take."""

@@ -33,6 +33,7 @@ class DaskFunctional(Functional):
 class DaskBackend(Backend):
     name = "dask"
     lazy = True
+    single_device = True
 
     def __init__(self, xp: ModuleType) -> None:
         super().__init__(xp)

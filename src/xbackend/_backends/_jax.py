@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from types import ModuleType
 from typing import Any
 
 import jax
@@ -162,8 +161,24 @@ class JaxBackend(Backend):
         # logits (their device or sharding) when the two meet
         return jnp.asarray(v)
 
+    def canonical_dtype(self, dtype: Any) -> Any:
+        # float64 without x64 is float32: say so once here instead of letting every
+        # astype in the library warn about the truncation
+        return jax.dtypes.canonicalize_dtype(dtype)
+
     def stop_gradient(self, x: Any) -> Any:
         return jax.lax.stop_gradient(x)
+
+    def device_key(self, x: Any) -> Any:
+        # the devices of a *committed* array (a sharded array's device is its sharding,
+        # and labels may be sharded differently on the same devices); uncommitted arrays
+        # follow the others, as JAX moves them; tracers have none
+        if isinstance(x, jax.core.Tracer) or not getattr(x, "committed", False):
+            return None
+        return frozenset(x.devices())
+
+    def device_name(self, key: Any) -> str:
+        return str(sorted(str(d) for d in key)) if len(key) > 1 else str(next(iter(key)))
 
     def is_traced(self, x: Any) -> bool:
         return isinstance(x, jax.core.Tracer)

@@ -54,6 +54,14 @@ class InPlace(KernelNamespace):
         m.put_along_axis(G, idx, m.take_along_axis(G, idx, axis=axis) - v, axis=axis)
         return G
 
+    def set_at_(self, G: Any, idx: Any, v: Any, axis: int, onehot: Callable[[], Any]) -> Any:
+        self.module.put_along_axis(G, idx, v, axis=axis)
+        return G
+
+    def max_argmax(self, x: Any, axis: int) -> tuple[Any, Any] | None:
+        d = self.module.argmax(x, axis=axis, keepdims=True)
+        return self.module.take_along_axis(x, d, axis=axis), d
+
     def reciprocal_(self, t: Any) -> Any:
         return self.module.reciprocal(t, out=t)
 
@@ -84,6 +92,7 @@ def _quietly(fn: Callable[..., Any], args: tuple, kwargs: dict[str, Any]) -> Any
 class NumPyBackend(Backend):
     name = "numpy"
     converts_numpy = False
+    single_device = True
     auto_chunk = True
     setitem_converts = True
     _module = "numpy"
@@ -103,6 +112,7 @@ class CuPyBackend(NumPyBackend):
     name = "cupy"
     _module = "cupy"
     converts_numpy = True
+    single_device = False
 
     def call(self, fn: Callable[..., Any], args: tuple, kwargs: dict[str, Any]) -> Any:
         args, kwargs = self.convert_inputs(args, kwargs)

@@ -115,6 +115,16 @@ class TensorFlowBackend(Backend):
     def device(self, x: Any) -> Any:
         return self.xp.device(x)
 
+    def device_key(self, x: Any) -> Any:
+        try:
+            d = x.device
+        except AttributeError:  # symbolic tensors in some TF versions
+            return None
+        return d or None
+
+    def device_name(self, key: Any) -> str:
+        return repr(str(key))
+
     def index(self, labels: Any) -> Any:
         return labels
 

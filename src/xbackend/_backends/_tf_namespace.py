@@ -60,7 +60,7 @@ _DEFAULT_INT = tf.int64
 _PY_BOOL = builtins.bool
 
 IMPLEMENTED = (
-    "abs", "arange", "asarray", "astype", "broadcast_to", "clip", "concat", "device", "empty", "exp",
+    "abs", "arange", "argmax", "asarray", "astype", "broadcast_to", "clip", "concat", "device", "empty", "exp",
     "expand_dims", "expm1", "finfo", "isdtype", "log", "log1p", "max", "maximum", "mean",
     "minimum", "negative", "ones_like", "permute_dims", "reshape", "squeeze", "sum", "take", "take_along_axis",
     "to_device", "where", "zeros_like",
@@ -478,6 +478,17 @@ def sum(x: Any, /, *, axis: Any = None, dtype: Any = None, keepdims: _PY_BOOL = 
     elif x.dtype == tf.bool:
         x = tf.cast(x, _DEFAULT_INT)
     return tf.reduce_sum(x, axis=_axes(axis, x.shape.rank), keepdims=keepdims)
+
+
+def argmax(x: Any, /, *, axis: Any = None, keepdims: _PY_BOOL = False) -> tf.Tensor:
+    """``tf.math.argmax`` (int64 indices; the first maximum); ``axis=None`` flattens."""
+    x = _tensor(x)
+    if axis is None:
+        out = tf.math.argmax(tf.reshape(x, [-1]), axis=0, output_type=tf.int64)
+        return tf.reshape(out, [1] * x.shape.rank) if keepdims else out
+    ax = _normalize_axis(axis, x.shape.rank)
+    out = tf.math.argmax(x, axis=ax, output_type=tf.int64)
+    return tf.expand_dims(out, ax) if keepdims else out
 
 
 def max(x: Any, /, *, axis: Any = None, keepdims: _PY_BOOL = False) -> tf.Tensor:

@@ -58,6 +58,17 @@ class InPlace(KernelNamespace):
             idx = idx.to(torch.int64)
         return G.scatter_add_(axis, idx, src.to(G.dtype).expand(idx.shape))
 
+    def set_at_(self, G: Any, idx: Any, v: Any, axis: int, onehot: Callable[[], Any]) -> Any:
+        if idx.dtype != torch.int64:
+            idx = idx.to(torch.int64)
+        if isinstance(v, torch.Tensor):
+            return G.scatter_(axis, idx, v.to(G.dtype).expand(idx.shape))
+        return G.scatter_(axis, idx, v)
+
+    def max_argmax(self, x: Any, axis: int) -> tuple[Any, Any] | None:
+        m, d = x.max(dim=axis, keepdim=True)
+        return m, d
+
     def reciprocal_(self, t: Any) -> Any:
         return t.reciprocal_()
 
@@ -130,12 +141,21 @@ class TorchBackend(Backend):
     def stop_gradient(self, x: Any) -> Any:
         return x.detach()
 
+    def no_values(self, x: Any) -> str | None:
+        return "on torch's meta device, which has shapes but no values" if x.device.type == "meta" else None
+
     def to_host(self, x: Any) -> Any:
         return x.detach().cpu().numpy()
 
     def device(self, x: Any) -> Any:
         # the attribute: array_api_compat.device's lru_cached type checks make Dynamo warn
         return x.device
+
+    def check_devices(self, first: Any, name: str, others: list, names: tuple) -> None:
+        ref = first.device
+        for a in others:
+            if isinstance(a, torch.Tensor) and a.device != ref:
+                super().check_devices(first, name, others, names)  # builds the message
 
     def index(self, labels: Any) -> Any:
         return labels if labels.dtype == torch.int64 else labels.to(torch.int64)  # gathers take int64

@@ -139,9 +139,12 @@ def main(argv: list[str] | None = None) -> int:
         from xbackend._cli import _report
 
         return _report.run(args, out)
-    except SystemExit as exc:  # argparse: --help, --version, usage errors
+    except SystemExit as exc:  # argparse: --help, --version, usage errors (argparse has printed them)
         code = exc.code
-        return code if isinstance(code, int) else (0 if code is None else 2)
+        if isinstance(code, int) or code is None:
+            return 0 if code is None else code
+        print(code, file=sys.stderr, flush=True)  # a message: say it, then exit 2
+        return 2
     except KeyboardInterrupt:
         print("xbackend: interrupted", file=sys.stderr)
         return 130

@@ -20,8 +20,13 @@ else n/a), and the time of the memory floor measured in the same run (one read o
 logits: ``sum``; for ``fwd+bwd`` one read plus one read-and-write: ``sum`` + ``copy``).
 
 All losses use ``reduction="mean"`` (the sigmoid loss ``"sum_over_batch_size"``, which
-is torch's and optax's mean over elements). Results go to ``<out>/bench-<device>-<date>.json``
-and ``.md``, rewritten after every case so that a run cut short keeps what it measured.
+is torch's and optax's mean over elements). The table goes to standard output; with
+``--out DIR`` the results also go to ``DIR/bench-<device>-<date>.json`` and ``.md``,
+rewritten after every case so that a run cut short keeps what it measured (without
+``--out`` nothing is written, and a closing line says how to save).
+
+Bad arguments print the reason and exit with status 2; a cell that raised prints its
+error and the exit status is 1.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -41,12 +47,17 @@ from typing import Any, Callable
 from xbackend._cli._detect import quiet
 from xbackend._cli._report import Progress
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["add_arguments", "run", "validate", "BenchArgumentError"]
 
 LOSSES = ("sparse", "softmax", "sigmoid")
 PASSES = ("fwd", "fwd+bwd")
 GPU_SHAPES = "8192x128256:bfloat16,8192x32768:float32,65536x1000:float32"
 CPU_SHAPES = "512x32768:bfloat16,1024x8192:float32,16384x256:float32"
+QUICK_SHAPES = "64x128:float32"
+QUICK_REPEATS = 2
+#: the last full CPU run (default shapes, 9 repeats, torch + JAX + TensorFlow, a 2-core
+#: AMD EPYC, load average about 1.8): benchmarks/results/bench-cpu-2026-11-26.json
+FULL_CPU_RUN_S = 409
 TARGETS = {
     "compiled_median": 1.0,
     "compiled_worst": 1.2,
@@ -71,15 +82,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shapes", default=None,
                         help=f"RxC:dtype,... (default GPU: {GPU_SHAPES}; CPU: {CPU_SHAPES})")
     parser.add_argument("--passes", default=",".join(PASSES), help="fwd, fwd+bwd or both")
-    parser.add_argument("--modes", default="eager,compiled", help="eager, compiled or both")
+    parser.add_argument("--modes", default=None,
+                        help="eager, compiled or both (default both; --quick: eager)")
     parser.add_argument("--repeats", type=int, default=9, help="timed rounds per variant (>= 7 for reports)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed rounds per variant (after compiling)")
     parser.add_argument("--time-limit", type=float, default=None,
                         help="seconds; cases that would start later are skipped and marked (GPU default 200)")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurements")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (none when stderr is not a terminal)")
-    parser.add_argument("--quick", action="store_true", help="a tiny smoke run (shapes 64x128:float32, 2 repeats)")
-    parser.add_argument("--out", default="benchmarks/results", help="folder for the JSON and Markdown results")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"a tiny smoke run: shape {QUICK_SHAPES}, {QUICK_REPEATS} repeats, eager only unless "
+                        "--modes is given (well under a minute); it ends with the full run's measured duration")
+    parser.add_argument("--out", default=None, metavar="DIR",
+                        help="write bench-<device>-<date>.json and .md into DIR (default: write nothing, print only)")
     parser.add_argument("--tag", default=None, help="file name stem (default bench-<device>-<date>)")
     parser.add_argument("--recompile-jax", action="store_true",
                         help="only: compilations and total time of a loop over 16 batch sizes, xbackend vs optax")
@@ -496,41 +511,97 @@ _BACKENDS = {"torch": _Torch, "jax": _Jax, "tensorflow": _TensorFlow}
 # ----------------------------------------------------------------------------- the run
 
 
-def _cases(args: argparse.Namespace) -> list[tuple[str, str, tuple, str]]:
-    shapes = _parse_shapes(args.shapes or (GPU_SHAPES if args.device == "cuda" else CPU_SHAPES))
-    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    losses = [loss.strip() for loss in args.losses.split(",") if loss.strip()]
-    for b in backends:
-        if b not in _BACKENDS:
-            raise SystemExit(f"xbackend bench: unknown backend {b!r} (choose from {', '.join(_BACKENDS)})")
-    for loss in losses:
-        if loss not in LOSSES:
-            raise SystemExit(f"xbackend bench: unknown loss {loss!r} (choose from {', '.join(LOSSES)})")
+class BenchArgumentError(ValueError):
+    """A bad ``xbackend bench`` argument; the message names the option."""
+
+
+def _split(text: str | None, option: str, allowed: tuple[str, ...]) -> list[str]:
+    items = [t.strip() for t in (text or "").split(",") if t.strip()]
+    if not items:
+        raise BenchArgumentError(f"{option} is empty (choose from {', '.join(allowed)})")
+    for t in items:
+        if t not in allowed:
+            raise BenchArgumentError(f"{option}: unknown value {t!r} (choose from {', '.join(allowed)})")
+    return list(dict.fromkeys(items))
+
+
+def _parse_shapes_arg(text: str) -> list[tuple[tuple, str]]:
+    dtypes = ("float32", "float64", "bfloat16", "float16")
+    try:
+        shapes = _parse_shapes(text)
+    except ValueError:
+        raise BenchArgumentError(f"--shapes: cannot read {text!r} (expected RxC:dtype,..., e.g. 64x128:float32)")
+    for shape, dtype in shapes:
+        if len(shape) < 2 or any(d < 1 for d in shape):
+            raise BenchArgumentError(f"--shapes: {'x'.join(map(str, shape))} needs at least two positive sizes (RxC)")
+        if dtype not in dtypes:
+            raise BenchArgumentError(f"--shapes: unknown dtype {dtype!r} (choose from {', '.join(dtypes)})")
+    return shapes
+
+
+def validate(args: argparse.Namespace) -> dict[str, Any]:
+    """Check every option of ``args`` before anything is imported or measured.
+
+    Returns the parsed ``backends``, ``losses``, ``passes``, ``modes`` and ``shapes``;
+    raises :class:`BenchArgumentError` naming the option otherwise (``run`` prints it and
+    returns 2).
+    """
+    modes_text = args.modes if args.modes is not None else ("eager" if args.quick else "eager,compiled")
+    parsed: dict[str, Any] = {
+        "backends": _split(args.backends, "--backends", tuple(_BACKENDS)),
+        "losses": _split(args.losses, "--losses", LOSSES),
+        "passes": _split(args.passes, "--passes", PASSES),
+        "modes": _split(modes_text, "--modes", ("eager", "compiled")),
+    }
+    if args.repeats < 1:
+        raise BenchArgumentError(f"--repeats must be >= 1, got {args.repeats}")
+    if args.warmup < 0:
+        raise BenchArgumentError(f"--warmup must be >= 0, got {args.warmup}")
+    if args.time_limit is not None and not args.time_limit > 0:
+        raise BenchArgumentError(f"--time-limit must be > 0 seconds, got {args.time_limit}")
+    default_shapes = QUICK_SHAPES if args.quick else (GPU_SHAPES if args.device == "cuda" else CPU_SHAPES)
+    parsed["shapes"] = _parse_shapes_arg(args.shapes or default_shapes)
+    if args.tag is not None and (not args.tag or "/" in args.tag or "\\" in args.tag):
+        raise BenchArgumentError(f"--tag must be a plain file name stem, got {args.tag!r}")
+    return parsed
+
+
+def _cases(parsed: dict[str, Any]) -> list[tuple[str, str, tuple, str]]:
     # shape-major, backends interleaved: a time limit cuts whole shapes, not a backend
-    return [(b, loss, s, d) for (s, d) in shapes for loss in losses for b in backends]
+    return [(b, loss, s, d) for (s, d) in parsed["shapes"] for loss in parsed["losses"] for b in parsed["backends"]]
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the benchmark described by ``args`` (see :func:`add_arguments`); 0 on success."""
-    if args.quick:
-        args.shapes = args.shapes or "64x128:float32"
-        args.repeats, args.warmup = min(args.repeats, 2), min(args.warmup, 1)
-    if args.repeats < 1:
-        raise SystemExit("xbackend bench: --repeats must be >= 1")
+    """Run the benchmark described by ``args`` (see :func:`add_arguments`).
+
+    Returns 0 when every cell was measured, 1 when a cell raised (each error is printed),
+    2 for a bad argument (the reason is printed to standard error; nothing runs).
+    """
+    try:
+        parsed = validate(args)
+    except BenchArgumentError as exc:
+        print(f"xbackend bench: error: {exc}", file=sys.stderr, flush=True)
+        return 2
     if getattr(args, "recompile_jax", False):
         print(_recompile_markdown(_recompile_jax()))
         return 0
+    if args.quick:
+        args.repeats, args.warmup = min(args.repeats, QUICK_REPEATS), min(args.warmup, 1)
     limit = args.time_limit if args.time_limit is not None else (200.0 if args.device == "cuda" else None)
     if args.device == "cuda":  # several frameworks share the GPU (effective only before JAX starts)
         os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
-    passes = [p.strip() for p in args.passes.split(",") if p.strip()]
-    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    cases = _cases(args)
+    passes, modes = parsed["passes"], parsed["modes"]
+    cases = _cases(parsed)
     backends = sorted({c[0] for c in cases}, key=list(_BACKENDS).index)
     env = _environment(args.device, backends)
     env.update(repeats=args.repeats, warmup=args.warmup, passes=passes, modes=modes, time_limit_s=limit)
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = None if args.out is None else Path(args.out)
+    if out_dir is not None:
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            print(f"xbackend bench: error: --out {args.out!r}: {exc.strerror or exc}", file=sys.stderr, flush=True)
+            return 2
     stem = args.tag or f"bench-{args.device}-{_dt.date.today().isoformat()}"
     start = time.perf_counter()
     impls: dict[str, Any] = {}
@@ -565,13 +636,29 @@ def run(args: argparse.Namespace) -> int:
             gc.collect()
             if backend == "torch" and args.device == "cuda":
                 impl.torch.cuda.empty_cache()  # leave the memory to the next backend
-            _write(out_dir, stem, env, cells, time.perf_counter() - start)
+            if out_dir is not None:
+                _write(out_dir, stem, env, cells, time.perf_counter() - start)
     finally:
         progress.close()
     env["loadavg_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
-    md = _write(out_dir, stem, env, cells, time.perf_counter() - start)
+    elapsed = time.perf_counter() - start
+    md = _markdown(env, cells, elapsed)
     print(md)
-    print(f"wrote {out_dir / (stem + '.json')} and {out_dir / (stem + '.md')}")
+    if out_dir is not None:
+        _write(out_dir, stem, env, cells, elapsed)
+        print(f"wrote {out_dir / (stem + '.json')} and {out_dir / (stem + '.md')}")
+    else:
+        print("not saved: add --out DIR to write the JSON and Markdown results (e.g. --out benchmarks/results)")
+    if args.quick:
+        print(f"quick run: {elapsed:.0f} s. The full CPU run (default shapes, 9 repeats, eager and compiled, "
+              f"torch + JAX + TensorFlow) took {FULL_CPU_RUN_S} s (about {round(FULL_CPU_RUN_S / 60)} min) on a "
+              "2-core machine; expect longer with other jobs on the same cores.")
+    errors = [c for c in cells if c.note.startswith("error")]
+    for c in errors:
+        print(f"xbackend bench: {_label(c)}: {c.note}", file=sys.stderr, flush=True)
+    if errors:
+        print(f"xbackend bench: {len(errors)} of {len(cells)} cells failed", file=sys.stderr, flush=True)
+        return 1
     return 0
 
 
@@ -750,7 +837,7 @@ def _markdown(env: dict, cells: list[Cell], elapsed: float) -> str:
             f"{_fmt(t.get('xb_nochunk'))} | {mem} | {_fmt(floor)} |"
         )
     summary = _summary([c for c in cells if not c.note])
-    return "\n".join(head + rows + ["", "## Targets (issue 4)", ""] + (summary or ["- no complete cell"])) + "\n"
+    return "\n".join(head + rows + ["", "## Targets", ""] + (summary or ["- no complete cell"])) + "\n"
 
 
 def _write(out_dir: Path, stem: str, env: dict, cells: list[Cell], elapsed: float) -> str:

@@ -70,7 +70,7 @@ def quiet() -> Iterator[None]:
     Python warnings are silenced."""
     fd: int | None = 2  # C++ logs go to the descriptor, whatever sys.stderr is
     try:
-        os.fstat(fd)
+        os.fstat(2)
         sys.stderr.flush()
     except (AttributeError, OSError, ValueError):
         fd = None
@@ -251,44 +251,15 @@ def detect(backends: list[str] | None = None, device: str = "all",
 
 
 def converter(target: Target, dtype: str | None = None) -> Callable[[np.ndarray], Any]:
-    """NumPy array -> an array of ``target``'s framework on its device (dtype kept or given)."""
-    fw, gpu = target.framework, target.device == "gpu"
+    """NumPy array -> an array of ``target``'s framework on its device (float data in
+    ``dtype`` when given), through the registry the test matrix uses."""
+    from xbackend.testing._registry import BY_NAME, GPU_OF
+
+    member = BY_NAME[GPU_OF[target.framework] if target.device == "gpu" else target.framework]
 
     def conv(a: np.ndarray) -> Any:
         a = np.asarray(a)
-        dt = dtype if (dtype is not None and a.dtype.kind == "f") else a.dtype.name
-        if fw == "numpy":
-            return a.astype(dt, copy=False)
-        if fw == "array_api_strict":
-            import array_api_strict as xs
-
-            return xs.asarray(a.astype(dt), dtype=getattr(xs, dt))
-        if fw == "torch":
-            import torch
-
-            src = a.astype(np.float64) if dt == "bfloat16" else a
-            return torch.asarray(src).to(device="cuda" if gpu else "cpu", dtype=getattr(torch, dt))
-        if fw == "jax":
-            import jax
-            import jax.numpy as jnp
-
-            return jax.device_put(jnp.asarray(a, dtype=getattr(jnp, dt)), jax.devices("gpu" if gpu else "cpu")[0])
-        if fw == "tensorflow":
-            import tensorflow as tf
-
-            with tf.device("/GPU:0" if gpu else "/CPU:0"):
-                src = a.astype(np.float64) if dt == "bfloat16" else a
-                return tf.constant(src, dtype=getattr(tf, dt))
-        if fw == "dask":
-            import dask.array as da
-
-            chunks = tuple(max(1, (s + 1) // 2) for s in a.shape) or ()
-            return da.from_array(a.astype(dt), chunks=chunks)
-        if fw == "cupy":
-            import cupy
-
-            return cupy.asarray(a, dtype=dt)
-        raise ValueError(f"unknown framework {fw}")
+        return member.asarray(a, dtype if (dtype is not None and a.dtype.kind == "f") else None)
 
     return conv
 

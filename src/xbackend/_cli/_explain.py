@@ -36,7 +36,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["FORMULAS", "TABLE_X", "sweep", "exact", "classify", "problem_ranges", "run", "plot"]
+__all__ = ["FORMULAS", "TABLE_X", "MARKERS", "sweep", "exact", "classify", "marker_kinds", "problem_ranges", "run", "figure", "plot"]
 
 #: formula key -> short column title
 FORMULAS = {
@@ -280,7 +280,7 @@ def seed_tables(backends: list[str] | None, warn: Callable[[str], None]) -> tupl
         name = target.framework
         try:
             with _detect.quiet():
-                rows = _seed.seed_rows(name, _detect.converter(target, "float32"))
+                rows = _seed.seed_rows(_detect.converter(target, "float32"))
         except Exception as exc:  # a broken backend is reported, not a traceback
             warn(f"{name}: the seed example failed: {type(exc).__name__}: {exc}")
             continue
@@ -352,53 +352,106 @@ _COLORS = {"naive": "tab:red", "full": "tab:orange", "clip": "tab:purple", "stab
 _STYLES = {"naive": "-", "full": "--", "clip": "-.", "stable": ":"}
 
 
-def plot(path: str) -> None:
-    """Draw value and gradient of the four forms over x ∈ [-1e4, 1e4] (float32, float64).
+#: marker kinds drawn in the strips: kind -> (matplotlib marker, legend word)
+MARKERS = {"+inf": ("^", "+inf"), "-inf": ("v", "-inf"), "nan": ("X", "NaN"), "zero": ("o", "flushed to 0")}
+#: vertical offset of each kind inside its formula's strip row (a short -inf run next
+#: to a long NaN run stays visible)
+_KIND_OFFSET = {"+inf": -0.2, "-inf": -0.2, "nan": 0.2, "zero": 0.2}
 
-    The loss is drawn on a log scale, the gradient linearly. Results that cannot be drawn
-    are marked in a strip along the panel's edge, one row per formula: ▲ +inf, ▼ -inf,
-    ✕ NaN, and (loss panels) ● a loss flushed to 0 where the exact loss is positive."""
+
+def plot_grid() -> np.ndarray:
+    """The plotted logits: the dense grid plus every logit of the printed table."""
+    return np.union1d(dense_grid(300), np.asarray(TABLE_X, dtype=np.float64))
+
+
+def marker_kinds(got: np.ndarray, want: np.ndarray, dtype: str) -> dict[str, np.ndarray]:
+    """Where a result cannot be drawn on its panel: ``{kind: bool mask}`` with kinds
+    ``+inf``, ``-inf``, ``nan`` and ``zero`` (0 where the exact value, rounded to
+    ``dtype``, is a normal number: a loss or gradient flushed to 0; the table's rule)."""
+    got = np.asarray(got, dtype=np.float64)
+    want_d = np.asarray(want, dtype=dtype).astype(np.float64)
+    tiny = float(np.finfo(dtype).tiny)
+    return {
+        "+inf": got == np.inf,
+        "-inf": got == -np.inf,
+        "nan": np.isnan(got),
+        "zero": (got == 0) & (np.abs(want_d) >= tiny),
+    }
+
+
+def _thin(sel: np.ndarray, keep: np.ndarray, every: int = 10) -> np.ndarray:
+    """Indices of ``sel`` to draw: each run's ends, every ``every``-th point, and ``keep``."""
+    idx = np.flatnonzero(sel)
+    if idx.size == 0:
+        return idx
+    out = set(idx[::every].tolist()) | {int(i) for i in idx if keep[i]}
+    for i, j in _runs(sel, merge_gap=0):
+        out.update((i, j))
+    return np.array(sorted(out))
+
+
+def figure() -> Any:
+    """The ``--plot`` figure (a :class:`matplotlib.figure.Figure`, not drawn to a file).
+
+    Four panels (value and gradient, float32 and float64) of the four forms over
+    ``x ∈ [-1e4, 1e4]``, each with a strip underneath, one row per formula, marking the
+    results that cannot be drawn: ▲ +inf, ▼ -inf, ✖ NaN, ● flushed to 0. Every strip
+    marker is a ``Line2D`` whose ``gid`` is ``"<dtype>|<value|grad>|<formula>|<kind>"``;
+    curves and strips live in separate axes, so no strip label can cover a curve.
+    """
     from matplotlib.figure import Figure  # no pyplot: no global backend or figure state
+    from matplotlib.lines import Line2D
 
-    xs = dense_grid(300)
+    xs = plot_grid()
+    table = np.isin(xs, np.asarray(TABLE_X))
     want_v, want_g = exact(xs, 1.0)
     fig = Figure(figsize=(PLOT_SIZE[0] / 100, PLOT_SIZE[1] / 100), dpi=100)
-    axes = fig.subplots(2, 2, sharex=True)
+    grid = fig.add_gridspec(5, 2, height_ratios=[3.2, 1.2, 0.5, 3.2, 1.2], hspace=0.06)  # row 2: a spacer
+    first = None
     for col, dtype in enumerate(DTYPES):
         res = sweep(xs, 1.0, dtype)
-        for row, want in enumerate((want_v, want_g)):
-            ax = axes[row, col]
-            strip = ax.get_xaxis_transform()  # x in data units, y in axes units
+        for row, (part, want) in enumerate((("value", want_v), ("grad", want_g))):
+            ax = fig.add_subplot(grid[3 * row, col], sharex=first)
+            first = first or ax
+            strip = fig.add_subplot(grid[3 * row + 1, col], sharex=first)
             ax.plot(xs, want, color="black", lw=5, alpha=0.18, label="exact")
             for k, (f, (v, g)) in enumerate(res.items()):
-                y = np.asarray(v if row == 0 else g, dtype=np.float64)
-                ok = np.isfinite(y) & ((y > 0) if row == 0 else True)
+                y = np.asarray(v if part == "value" else g, dtype=np.float64)
+                ok = np.isfinite(y) & ((y > 0) if part == "value" else True)
                 ax.plot(np.where(ok, xs, np.nan), np.where(ok, y, np.nan), _STYLES[f], color=_COLORS[f],
                         lw=1.6, label=f"{f}: {FORMULAS[f]}")
-                ypos = 0.95 - 0.05 * k if row == 0 else 0.03 + 0.05 * k
-                marks = [(y == np.inf, "^", "inf"), (y == -np.inf, "v", "-inf"), (np.isnan(y), "x", "NaN")]
-                if row == 0:
-                    marks.append(((y == 0) & (want.astype(dtype) > 0), "o", "0"))
-                for sel, m, word in marks:
-                    if np.any(sel):
-                        ax.plot(xs[sel], np.full(int(sel.sum()), ypos), m, ms=3, color=_COLORS[f],
-                                transform=strip, clip_on=False)
-                        for i, j in _runs(sel, merge_gap=0):  # name each long run: "naive: NaN"
-                            if j - i >= 24:
-                                ax.text(xs[(i + j) // 2], ypos + 0.008, f"{f}: {word}", fontsize=7,
-                                        ha="center", va="bottom", color=_COLORS[f], transform=strip)
+                for kind, sel in marker_kinds(y, want, dtype).items():
+                    idx = _thin(sel, table)
+                    if idx.size:
+                        strip.plot(xs[idx], np.full(idx.size, k + _KIND_OFFSET[kind]), linestyle="None",
+                                   marker=MARKERS[kind][0], ms=5,
+                                   color=_COLORS[f], gid=f"{dtype}|{part}|{f}|{kind}")
             ax.set_xscale("symlog", linthresh=1.0)
             ax.grid(True, alpha=0.3)
-            if row == 0:
+            ax.tick_params(labelbottom=False)
+            strip.set_ylim(len(FORMULAS) - 0.5, -0.5)  # first formula on top
+            strip.set_yticks(range(len(FORMULAS)), list(FORMULAS), fontsize=7)
+            for label, f in zip(strip.get_yticklabels(), FORMULAS):
+                label.set_color(_COLORS[f])
+            strip.grid(True, axis="x", alpha=0.3)
+            if part == "value":
                 ax.set_yscale("log")
                 ax.set_ylim(1e-22, 1e6)
-                ax.set_title(f"{dtype}: loss, label z = 1 (log scale)")
+                ax.set_title(f"{dtype}: loss, label z = 1 (log scale)", fontsize=10)
+                strip.tick_params(labelbottom=False)
             else:
-                ax.set_ylim(-1.3, 0.4)
-                ax.set_title(f"{dtype}: gradient dL/dx")
-                ax.set_xlabel("logit x (symlog)")
-    axes[1, 0].legend(loc="center right", fontsize=8)
-    fig.suptitle("Sigmoid cross-entropy written four ways. Edge strips: "
-                 "▲ +inf  ▼ -inf  ✕ NaN  ● loss flushed to 0 (one row per formula)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+                ax.set_ylim(-1.15, 0.15)
+                ax.set_title(f"{dtype}: gradient dL/dx", fontsize=10)
+                strip.set_xlabel("logit x (symlog)")
+    fig.axes[2].legend(loc="center right", fontsize=8)  # float32 gradient panel: the curves are flat there
+    keys = [Line2D([], [], linestyle="None", marker=m, color="black", label=word) for m, word in MARKERS.values()]
+    fig.legend(handles=keys, loc="upper right", ncols=4, fontsize=8, frameon=False,
+               title="strips (one row per formula):", title_fontsize=8)
+    fig.suptitle("Sigmoid cross-entropy written four ways", x=0.02, ha="left")
+    fig.subplots_adjust(left=0.07, right=0.98, top=0.9, bottom=0.07, wspace=0.18)
+    return fig
+
+
+def plot(path: str) -> None:
+    """Draw :func:`figure` to ``path`` (a PNG of :data:`PLOT_SIZE` pixels)."""
+    figure().savefig(path, dpi=100)

@@ -76,7 +76,7 @@ class Progress:
         self._label = label
         if not self.enabled:
             return
-        if self._rich is not None:
+        if self._rich is not None and self._task is not None:
             self._rich.update(self._task, completed=self.done, description=label[:40])
             return
         width = 30
@@ -88,7 +88,7 @@ class Progress:
     def close(self) -> None:
         if not self.enabled:
             return
-        if self._rich is not None:
+        if self._rich is not None and self._task is not None:
             self._rich.update(self._task, completed=self.total)
             self._rich.stop()
         else:
@@ -191,6 +191,9 @@ def run(args: Any, out: Callable[[str], None]) -> int:
             "backends": [{"name": t.name, "framework": t.framework, "device": t.device, "status": t.status,
                           "detail": t.detail} for t in targets],
             "rows": [r.as_dict() for r in rows],
+            # where each native used here differs from mathematics (those entries are
+            # compared with the closed form instead)
+            "natives": {k: _oracles.NATIVES[k].note for r in rows for k in r.used_natives() if k in _oracles.NATIVES},
             "passed": ok, "summary": summary, "seconds": round(seconds, 2),
         }, indent=1, allow_nan=False))
         return 0 if ok else 1

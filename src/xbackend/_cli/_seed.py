@@ -10,9 +10,6 @@ differs from the sigmoid cross-entropy, and a 3×2 single-label (softmax) case, 
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import sys
 from typing import Any, Callable
 
 import numpy as np
@@ -23,23 +20,7 @@ SOFTMAX_LABELS = np.array([[0, 1], [1, 0], [1, 0]], dtype=np.float32)
 SOFTMAX_LOGITS = np.array([[0.2, 0.8], [0.7, 0.3], [0.5, 0.5]], dtype=np.float32)
 
 
-def _converters() -> dict[str, Callable[[np.ndarray], Any]]:
-    """name -> NumPy-to-backend converter, for the frameworks installed here (CPU)."""
-    out: dict[str, Callable[[np.ndarray], Any]] = {"numpy": lambda a: a}
-    if importlib.util.find_spec("array_api_strict"):
-        out["array_api_strict"] = lambda a: importlib.import_module("array_api_strict").asarray(a)
-    if importlib.util.find_spec("torch"):
-        out["torch"] = lambda a: importlib.import_module("torch").asarray(a)
-    if importlib.util.find_spec("jax"):
-        out["jax"] = lambda a: importlib.import_module("jax.numpy").asarray(a)
-    if importlib.util.find_spec("tensorflow"):
-        out["tensorflow"] = lambda a: importlib.import_module("tensorflow").constant(a)
-    if importlib.util.find_spec("dask"):
-        out["dask"] = lambda a: importlib.import_module("dask.array").from_array(a, chunks=1)
-    return out
-
-
-def seed_rows(backend: str, convert: Callable[[np.ndarray], Any]) -> dict[str, np.ndarray]:
+def seed_rows(convert: Callable[[np.ndarray], Any]) -> dict[str, np.ndarray]:
     """The seed example's per-row losses on one backend, as NumPy arrays."""
     import xbackend as xb
     from xbackend.testing import to_numpy
@@ -57,21 +38,3 @@ def seed_rows(backend: str, convert: Callable[[np.ndarray], Any]) -> dict[str, n
         "softmax: -sum(p*log(softmax(z)))": to_numpy(soft_naive),
         "softmax: softmax_cross_entropy": to_numpy(soft),
     }
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Print the seed example on every installed backend."""
-    for name, convert in _converters().items():
-        try:
-            rows = seed_rows(name, convert)
-        except Exception as exc:  # a broken install is reported, not a traceback
-            print(f"{name:17s} failed: {type(exc).__name__}: {exc}")
-            continue
-        print(f"== {name}")
-        for label, values in rows.items():
-            print(f"   {label:36s} {np.array2string(values, precision=8)}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

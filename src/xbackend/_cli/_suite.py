@@ -416,10 +416,16 @@ class Runner:
                 with_grad = fw in AUTODIFF and case.grad
                 used = [n for n in natives if case.kind == "moderate" and dtype not in HALF
                         and n.supports(case.options)]
-                fns: dict[str, Callable[[Any], Any]] = {"xbackend": lambda t, o=opts, y=y: fn(t, y, **o)}
+                def ours(t: Any, o: dict = opts, y: Any = y) -> Any:
+                    return fn(t, y, **o)
+
+                fns: dict[str, Callable[[Any], Any]] = {"xbackend": ours}
                 grads = {"xbackend"} if with_grad else set()
                 for n in used:
-                    fns[n.key] = lambda t, n=n, o=opts, y=y: n.fn(t, y, **o)
+                    def native(t: Any, n: Any = n, o: dict = opts, y: Any = y) -> Any:
+                        return n.fn(t, y, **o)
+
+                    fns[n.key] = native
                     if with_grad and "logits" in n.grad_wrt:
                         grads.add(n.key)
                 res = _evaluate(fw, fns, grads, x, cot)

@@ -1,9 +1,11 @@
 """Argument checks shared by every public function.
 
 Each check raises an exception whose message names the argument and the problem.
-Checks that need an array's *values* (negative ``pos_weight``, label ranges) only
-run where the values already live on the host -- Python numbers and NumPy arrays --
-so no check ever synchronises a device, computes a Dask graph or breaks ``jax.jit``.
+Checks here never read an array's *values* (only Python numbers), so none synchronises
+a device, computes a Dask graph or breaks ``jax.jit``. Values that have no meaning
+(out-of-range labels, probabilities outside [0, 1], negative weight arrays) follow the
+``invalid`` policy instead: NaN where they apply, or -- asked for with
+``invalid="raise"`` -- a check on the arrays' device (:func:`xbackend._lib._labels.raise_if`).
 
 Float options (``label_smoothing``, ``z_loss``, ``gamma``, ``alpha``, ``pos_weight``,
 ``eps``) may be Python numbers, 0-d arrays or traced values (a schedule inside
@@ -120,7 +122,7 @@ def check_broadcasts_to(shape: tuple, target: tuple, name: str, target_name: str
     except ValueError:
         result = None
     bad = result is None or len(shape) > len(target)
-    if not bad:
+    if result is not None and not bad:
         for r, t in zip(result, target):
             if r is not None and t is not None and r is not t and r != t:
                 bad = True
@@ -191,7 +193,7 @@ def is_host_array(x: Any) -> bool:
 
 
 def check_nonnegative_values(x: Any, name: str) -> None:
-    """Value check, host data only (see module docstring)."""
+    """Value check of a Python number (arrays follow ``invalid``, see module docstring)."""
     if is_host_array(x):
         a = np.asarray(x)
         if a.size and np.any(a < 0):
@@ -227,7 +229,9 @@ FLOAT_OPTIONS: dict[str, dict[str, Any]] = {
     "binary_cross_entropy": {"eps": check_eps},
     "softmax_cross_entropy": {"label_smoothing": check_fraction, "z_loss": check_nonnegative_number},
     "sparse_softmax_cross_entropy": {"label_smoothing": check_fraction, "z_loss": check_nonnegative_number},
-    "softmax_focal_loss": {"gamma": check_nonnegative_number, "alpha": check_nonnegative_number},
+    "softmax_focal_loss": {
+        "gamma": check_nonnegative_number, "alpha": check_nonnegative_number, "label_smoothing": check_fraction,
+    },
     "categorical_cross_entropy": {"eps": check_eps},
 }
 

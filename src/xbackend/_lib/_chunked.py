@@ -36,7 +36,6 @@ memory themselves. An explicit integer chunks on every backend.
 from __future__ import annotations
 
 import math
-import sys
 from types import ModuleType
 from typing import Any, NamedTuple
 

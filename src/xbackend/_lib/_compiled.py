@@ -63,6 +63,17 @@ def _is_array(v: Any) -> bool:
     return hasattr(v, "shape") and hasattr(v, "dtype") and not isinstance(v, type)
 
 
+def _typed(v: Any) -> Any:
+    """A cache key for a static value: its type next to its value, recursively in tuples.
+
+    ``1 == 1.0 == True`` (and they hash alike), so a key of values alone would hand the
+    specialisation built for ``axis=1.0`` (which raises) to every later ``axis=1`` call.
+    """
+    if type(v) is tuple:
+        return tuple(_typed(e) for e in v)
+    return (type(v), v)
+
+
 class Compiled:
     """A function whose calls run through the compiler of their arrays' framework.
 
@@ -91,7 +102,7 @@ class Compiled:
         pos = tuple(None if _is_array(a) else ("static", a) for a in args)
         kw_static = tuple(sorted((k, v) for k, v in kwargs.items() if not _is_array(v)))
         kw_arrays = tuple(sorted(k for k, v in kwargs.items() if _is_array(v)))
-        key = (be.name, pos, kw_static, kw_arrays)
+        key = (be.name, _typed(pos), _typed(kw_static), kw_arrays)
         try:
             run = self._cache.get(key)
         except TypeError:  # an unhashable static argument

@@ -6,10 +6,10 @@ import functools
 from types import ModuleType
 from typing import Any, Callable, NamedTuple, TypeVar
 
-from xbackend._backends import backend, entry
+from xbackend._backends import array_namespace, backend, entry
 from xbackend._lib import _checks
 from xbackend._lib._dtypes import cast, compute_dtype, out_dtype
-from xbackend._backends import array_namespace
+from xbackend._lib._labels import raise_if
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -58,11 +58,14 @@ def prepare(
     reduction: str,
     name: str = "logits",
     cast_first: bool = True,
+    names: tuple[str, ...] = (),
 ) -> Inputs:
-    """Common checks: arrays, one namespace, real floating ``first``, ``reduction``, ``dtype``.
+    """Common checks: arrays, one namespace, one device, real floating ``first``,
+    ``reduction``, ``dtype``.
 
     ``cast_first=False`` leaves ``Inputs.x`` in its own dtype (the chunked path casts
-    block by block instead of copying the whole array).
+    block by block instead of copying the whole array). ``names`` names ``others`` (for
+    the device error).
     """
     _checks.require_array(first, name)
     _checks.require_array(labels, "labels")
@@ -75,10 +78,16 @@ def prepare(
             arrays.append(o)
     xp = array_namespace(*arrays, xp=xp)
     _checks.check_real_floating(xp, first, name)
-    out = first.dtype if dtype is None else out_dtype(xp, first.dtype, dtype)
+    be = backend(xp)
+    if not be.single_device:
+        be.check_devices(first, name, [labels, *others], ("labels", *names))
+    if dtype is None:
+        out = first.dtype
+    else:
+        out = dtype = be.canonical_dtype(out_dtype(xp, first.dtype, dtype))
     ct = compute_dtype(xp, first.dtype, dtype)
     x = cast(xp, first, ct) if cast_first else first
-    return Inputs(xp, x, ct, out, _checks.shape_of(first, name), backend(xp))
+    return Inputs(xp, x, ct, out, _checks.shape_of(first, name), be)
 
 
 def apply_where(xp: ModuleType, x: Any, where: Any, shape: tuple) -> Any:
@@ -136,6 +145,56 @@ def class_vector(xp: ModuleType, v: Any, n_classes: Any, name: str, dtype: Any) 
     if not xp.isdtype(v.dtype, ("real floating", "integral")):
         raise TypeError(f"{name} must be a real array, got dtype {v.dtype}")
     return cast(xp, v, dtype)
+
+
+# ------------------------------------------------------- values that have no meaning
+# (the ``invalid`` policy of integer labels, for probabilities and weights)
+
+
+def _out_of_unit(v: Any) -> Any:
+    return (v < 0) | (v > 1)  # NaN: False (a NaN probability stays NaN on its own)
+
+
+def _described(name: str, what: str, kind: str) -> Callable[[Any, tuple, int, str], str]:
+    def describe(value: Any, pos: tuple, count: int, scope: str) -> str:
+        return f"{name} must be {what}; got {value!r} at position {pos} ({count} {kind} {scope})"
+
+    return describe
+
+
+def _clip(xp: ModuleType, p: Any, e: Any) -> Any:
+    """``clip(p, e, 1 - e)``; on Dask chunks of unknown size (whose ``clip`` needs the
+    sizes) the same values with two ``where``."""
+    for d in p.shape:
+        if d != d:  # NaN size
+            return xp.where(p < e, e, xp.where(p > 1.0 - e, 1.0 - e, p))
+    return xp.clip(p, e, 1.0 - e)
+
+
+def probabilities(xp: ModuleType, p: Any, e: float, invalid: str, name: str = "probs") -> Any:
+    """``clip(p, e, 1 - e)`` for probabilities in [0, 1]; outside it (``1.5``, ``-0.5``,
+    ``±inf``: logits passed by mistake) NaN in the value and the gradient under
+    ``invalid="nan"``, a :class:`ValueError` naming the first one under ``"raise"``. NaN
+    stays NaN (value and gradient)."""
+    if invalid == "raise":
+        p = raise_if(xp, p, _out_of_unit, _described(name, "probabilities in [0, 1]", "bad value(s)"), name, "probability")
+        return xp.where(p == p, _clip(xp, p, e), p)
+    # p·NaN outside [0, 1] (0 elsewhere) is added rather than selected: its derivative is
+    # the NaN itself, where a where/clip would pass a zero gradient
+    nan_out = xp.where(_out_of_unit(p), xp.nan, xp.zeros_like(p))
+    return xp.where(p == p, _clip(xp, p, e), p) + p * nan_out
+
+
+def nonnegative(xp: ModuleType, v: Any, name: str, invalid: str, *, to_nan: bool = True) -> Any:
+    """An array of weights where a negative value has no meaning (``pos_weight``,
+    ``class_weights``, ``alpha``): under ``invalid="raise"`` a :class:`ValueError` naming
+    the first negative entry; under ``"nan"`` negative entries become NaN (``to_nan``; the
+    caller may instead apply them itself, as the soft-label kernel does with class weights)."""
+    if v is None:
+        return None
+    if invalid == "raise":
+        return raise_if(xp, v, lambda a: a < 0, _described(name, ">= 0", "negative value(s)"), name, "weight")
+    return xp.where(v < 0, xp.nan, v) if to_nan else v
 
 
 def row_shape(shape: tuple, axis: int) -> tuple:

@@ -175,6 +175,65 @@ def log_sum_exp_consume(xp: ModuleType, xs: Any, axis: int) -> Any:
     return xp.log(xp.where(se == 0, 1.0, se))
 
 
+# ------------------------------------------- the dominant class: exact below eps·1
+#
+# log Σ_c exp(x_c − m) = log(1 + r), r = Σ_{c≠d} exp(x_c − m) with d a row's first maximum
+# (other tied classes count 1 each in r). Summing d's 1 with r rounds r away when
+# r < eps (logits [30, 0] in float32: 1 + 9.4e-14 == 1, a loss of 0 instead of 9.36e-14);
+# log1p(r) keeps it. The gradient at d, c·p_d − q_d (c the row's coefficient), is
+# written c·expm1(xs_d − lse_s) + (c − q_d): p_d − 1 = expm1(log p_d) keeps the digits
+# that 1 − p_d would cancel. Cost: one argmax (a read pass, O(rows) out) and O(rows)
+# gathers and scatters in eager mode; a where over the class axis under compilers.
+
+
+def dominant(xp: ModuleType, x: Any, axis: int) -> Any:
+    """The keepdims index of each row's first maximum (``+inf`` included)."""
+    return xp.argmax(x, axis=axis, keepdims=True)
+
+
+def row_shift_dominant(xp: ModuleType, x: Any, axis: int) -> tuple[Any, Any, Any]:
+    """``(m, nonempty, d)``: :func:`row_shift` and :func:`dominant` in one pass over ``x``
+    where temporaries are updated in place (torch: ``torch.max`` gives both; NumPy:
+    ``argmax`` and an O(rows) gather), elsewhere two reductions (compilers fuse them)."""
+    md = xp.max_argmax(x, axis) if xp.inplace and 0 not in tuple(x.shape) else None
+    if md is None:
+        m, nonempty = row_shift(xp, x, axis)
+        return m, nonempty, dominant(xp, x, axis)
+    m, d = md
+    nonempty = m != -xp.inf
+    return xp.where(nonempty, m, 0.0), nonempty, d
+
+
+def log1p_rest_fresh(xp: ModuleType, e: Any, d: Any, axis: int) -> Any:
+    """``log Σ e`` as ``log1p`` of the sum without class ``d``, for a fresh temporary
+    ``e = exp(x − m)`` (overwritten) whose entry at ``d`` is 1 (0 on an empty row)."""
+    e = xp.set_at_(e, d, 0.0, axis, lambda: onehot_mask(xp, e, d, axis))
+    return xp.log1p(xp.sum(e, axis=axis, keepdims=True))
+
+
+def log1p_rest_of(xp: ModuleType, xs: Any, d: Any, nonempty: Any, axis: int) -> Any:
+    """``log Σ exp(xs)`` as ``log1p(Σ_{c≠d} exp(xs_c) + expm1(xs_d))`` (``xs_d = 0``),
+    functional, with the derivative of the plain log-sum-exp; an empty row gives 0.
+    ``xs`` is 0 at a row's maxima and ``exp(xs)`` is 0 off the ``+inf`` entries of a
+    ``+inf`` row (:func:`shifted`, or :func:`shifted_clamped` minus :func:`_inf_rows`)."""
+    t = xp.where(onehot_mask(xp, xs, d, axis), xp.expm1(xs), xp.exp(xs))
+    return xp.log1p(xp.where(nonempty, xp.sum(t, axis=axis, keepdims=True), 0.0))
+
+
+def log_sum_exp_dominant(xp: ModuleType, x: Any, m: Any, d: Any, nonempty: Any, axis: int) -> Any:
+    """:func:`log_sum_exp_of` kept exact below eps (one fresh temporary where allowed)."""
+    if xp.inplace:
+        return log1p_rest_fresh(xp, xp.unary_("exp", shifted_fresh(xp, x, m)), d, axis)
+    return log1p_rest_of(xp, shifted_clamped(xp, x, m) - _inf_rows(xp, m), d, nonempty, axis)
+
+
+def fix_dominant(xp: ModuleType, G: Any, x: Any, m: Any, lse_s: Any, d: Any, c: Any, q_d: Any, axis: int) -> Any:
+    """The gradient ``G = c·softmax − q`` rewritten at the dominant class ``d`` as
+    ``c·expm1(xs_d − lse_s) + (c − q_d)`` (in place where allowed; O(rows))."""
+    xs_d = shifted(xp, gather(xp, x, d, axis), m)
+    v = c * xp.expm1(xs_d - lse_s) + (c - q_d)
+    return xp.set_at_(G, d, v, axis, lambda: onehot_mask(xp, x, d, axis))
+
 
 def z_term(xp: ModuleType, z: Any, lse: Any) -> Any:
     """``z·lse²``, 0 where an array ``z`` is 0 (also on ``+inf`` rows: not ``0·inf``)."""
@@ -291,10 +350,14 @@ class SoftStatic(NamedTuple):
 
 def _effective_labels(xp, x, y, arrays, st):
     """``q = w·ỹ``: the caller's soft labels ``y``, smoothed over the unmasked classes and
-    times the class weights (``arrays = (class_weights,)``, or ``()``/``(None,)``)."""
+    times the class weights (``arrays = (class_weights,)``, or ``()``/``(None,)``); NaN
+    where a non-zero label meets a negative class weight (that row's loss is NaN)."""
     q = smoothed(xp, y, x, st.label_smoothing, st.axis) if (type(st.label_smoothing) is not float or st.label_smoothing) else y
     cw = arrays[0] if arrays else None
-    return q if cw is None else q * along(xp, cw, st.axis, x.ndim)
+    if cw is None:
+        return q
+    w = along(xp, cw, st.axis, x.ndim)
+    return xp.where((q != 0) & (w < 0), xp.nan, q * w)
 
 
 class SoftmaxXent(_RowKernel):
@@ -312,10 +375,13 @@ class SoftmaxXent(_RowKernel):
     def forward(self, xp, x, y, arrays, st):
         ax = st.axis
         q = _effective_labels(xp, x, y, arrays, st)
-        m, nonempty = row_shift(xp, x, ax)
+        m, nonempty, d = row_shift_dominant(xp, x, ax)
         xs = shifted_fresh(xp, x, m)
-        fast = xp.inplace  # else: the where-free shift for the exp-sum (compilers)
-        lse_s = nan_rows(xp, log_sum_exp_shifted(xp, xs, ax) if fast else log_sum_exp_of(xp, x, m, ax), m)
+        if xp.inplace:
+            lse_s = log1p_rest_fresh(xp, xp.exp(xs), d, ax)
+        else:  # the where-free shift for the exp-sum (compilers)
+            lse_s = log_sum_exp_dominant(xp, x, m, d, nonempty, ax)
+        lse_s = nan_rows(xp, lse_s, m)
         sum_q = xp.sum(q, axis=ax, keepdims=True)
         if xp.inplace:
             # Σ q·xs with 0·(−inf) = 0: the product's NaN are 0·inf (→ 0), NaN rows of x
@@ -329,7 +395,7 @@ class SoftmaxXent(_RowKernel):
             raw = raw + z_term(xp, st.z_loss, lse)
         k = xp.astype(nonempty, x.dtype)
         loss = xp.where(nonempty, raw, 0.0)
-        return xp.squeeze(loss, axis=ax), (m, lse_s, k, sum_q)
+        return xp.squeeze(loss, axis=ax), (m, lse_s, k, sum_q, d)
 
     def _res(self, xp, x, y, arrays, st, res):
         if res is None:
@@ -337,15 +403,17 @@ class SoftmaxXent(_RowKernel):
         return res
 
     def grad_x(self, xp, x, y, arrays, st, res, g):
-        m, lse_s, k, sum_q = self._res(xp, x, y, arrays, st, res)
+        m, lse_s, k, sum_q, d = self._res(xp, x, y, arrays, st, res)
         q = _effective_labels(xp, x, y, arrays, st)
         k = k * expand_g(xp, g, st.axis)
         coef = sum_q + z_coef(xp, st.z_loss, m + lse_s) if (type(st.z_loss) is not float or st.z_loss) else sum_q
-        G = xp.imul(softmax_fresh(xp, x, m, lse_s), k * coef)
-        return xp.isub_mul(G, q, k)
+        kc = k * coef
+        G = xp.imul(softmax_fresh(xp, x, m, lse_s), kc)
+        G = xp.isub_mul(G, q, k)
+        return fix_dominant(xp, G, x, m, lse_s, d, kc, k * gather(xp, q, d, st.axis), st.axis)
 
     def grad_y(self, xp, x, y, arrays, st, res, g):
-        m, lse_s, k, _ = self._res(xp, x, y, arrays, st, res)
+        m, lse_s, k = self._res(xp, x, y, arrays, st, res)[:3]
         k = k * expand_g(xp, g, st.axis)
         if type(st.label_smoothing) is not float or st.label_smoothing:  # dỹ/dy = 1 − ε
             k = k * (1.0 - st.label_smoothing)
@@ -386,7 +454,7 @@ class SparseSoftmaxXent(_RowKernel):
     def forward(self, xp, x, y, arrays, st):
         keep, cw = arrays
         ax, eps = st.axis, st.label_smoothing
-        m, nonempty = row_shift(xp, x, ax)
+        m, nonempty, d = row_shift_dominant(xp, x, ax)
         yk = xp.expand_dims(y, axis=ax)
         a = 1.0 - st.label_smoothing if cw is None else _label_mass(xp, cw, x, yk, st)
         x_y = shifted(xp, gather(xp, x, yk, ax), m)  # O(rows)
@@ -403,11 +471,15 @@ class SparseSoftmaxXent(_RowKernel):
                 wxs = wv * xs
             wx = xp.sum(xp.where(unmasked, wxs, 0.0), axis=ax, keepdims=True)
             sum_q = a + b * sw
-            lse_s = nan_rows(xp, log_sum_exp_consume(xp, xs, ax), m)
+            if xp.inplace:
+                lse_s = log1p_rest_fresh(xp, xp.unary_("exp", xs), d, ax)
+            else:
+                lse_s = log1p_rest_of(xp, xs, d, nonempty, ax)
+            lse_s = nan_rows(xp, lse_s, m)
             raw = sum_q * lse_s - _times_mass(xp, x_y, a) - b * wx
         else:
             b = None
-            lse_s = nan_rows(xp, log_sum_exp_of(xp, x, m, ax), m)
+            lse_s = nan_rows(xp, log_sum_exp_dominant(xp, x, m, d, nonempty, ax), m)
             sum_q = a + xp.zeros_like(lse_s)  # a row array even when `a` is a number
             raw = _times_mass(xp, lse_s - x_y, a)
         lse = m + lse_s
@@ -415,25 +487,28 @@ class SparseSoftmaxXent(_RowKernel):
             raw = raw + z_term(xp, st.z_loss, lse)
         k = _row_factor(xp, keep, nonempty, x.dtype, ax)
         loss = xp.where(k == 0, 0.0, k * raw)
-        return xp.squeeze(loss, axis=ax), (m, lse_s, k, sum_q, b)
+        return xp.squeeze(loss, axis=ax), (m, lse_s, k, sum_q, b, d)
 
     def grad_x(self, xp, x, y, arrays, st, res, g):
         _, cw = arrays
         ax = st.axis
         if res is None:
             _, res = self.forward(xp, x, y, arrays, st)
-        m, lse_s, k, sum_q, b = res
+        m, lse_s, k, sum_q, b, d = res
         yk = xp.expand_dims(y, axis=ax)
         a = 1.0 - st.label_smoothing if cw is None else _label_mass(xp, cw, x, yk, st)
         if g is not None:
             k = k * xp.expand_dims(g, axis=ax)
         coef = sum_q + z_coef(xp, st.z_loss, m + lse_s) if (type(st.z_loss) is not float or st.z_loss) else sum_q
-        G = xp.imul(softmax_fresh(xp, x, m, lse_s), k * coef)
+        kc = k * coef
+        G = xp.imul(softmax_fresh(xp, x, m, lse_s), kc)
         G = xp.sub_at_(G, yk, k * a, ax, lambda: onehot_mask(xp, x, yk, ax))
+        q_d = a * xp.astype(yk == d, x.dtype)  # the label mass at the dominant class
         if b is not None:
             wv = 1.0 if cw is None else along(xp, cw, ax, x.ndim)
             G = xp.isub(G, xp.where(x != -xp.inf, (k * b) * wv, 0.0))
-        return G
+            q_d = q_d + (b if cw is None else b * take_class(xp, cw, x, d, ax))
+        return fix_dominant(xp, G, x, m, lse_s, d, kc, k * q_d, ax)
 
     def grad_y(self, xp, x, y, arrays, st, res, g):  # integer labels: never called
         return None
@@ -644,7 +719,8 @@ class SoftmaxFocal(_RowKernel):
         keep, av = arrays
         ax = st.axis
         xs, m, nonempty = shift(xp, x, ax)
-        lse_s = log_sum_exp_shifted(xp, xs, ax)
+        d = dominant(xp, x, ax)
+        lse_s = log1p_rest_of(xp, xs, d, nonempty, ax)
         yk = xp.expand_dims(y, axis=ax)
         logp = xp.minimum(gather(xp, xs, yk, ax) - lse_s, 0.0)
         raw = (-xp.expm1(logp)) ** st.gamma * (-logp) if (type(st.gamma) is not float or st.gamma) else -logp
@@ -655,14 +731,14 @@ class SoftmaxFocal(_RowKernel):
             raw = mul0(raw, a, xp)
         k = _row_factor(xp, keep, nonempty, x.dtype, ax)
         loss = xp.where(k == 0, 0.0, k * raw)
-        return xp.squeeze(loss, axis=ax), (m, lse_s, k)
+        return xp.squeeze(loss, axis=ax), (m, lse_s, k, d)
 
     def grad_x(self, xp, x, y, arrays, st, res, g):
         _, av = arrays
         ax = st.axis
         if res is None:
             _, res = self.forward(xp, x, y, arrays, st)
-        m, lse_s, k = res
+        m, lse_s, k, d = res
         yk = xp.expand_dims(y, axis=ax)
         logp = xp.minimum(gather(xp, shifted(xp, x, m), yk, ax) - lse_s, 0.0)
         if type(st.gamma) is not float or st.gamma:
@@ -673,14 +749,115 @@ class SoftmaxFocal(_RowKernel):
             F = 1.0
         coef = (k * expand_g(xp, g, ax)) * (self._alpha(xp, av, x, yk, st) * F)
         s = softmax_from(xp, x, m, lse_s)
-        return s * coef - xp.where(onehot_mask(xp, x, yk, ax), coef, 0.0)
+        G = s * coef - xp.where(onehot_mask(xp, x, yk, ax), coef, 0.0)
+        return fix_dominant(xp, G, x, m, lse_s, d, coef, coef * xp.astype(yk == d, x.dtype), ax)
 
     def grad_y(self, xp, x, y, arrays, st, res, g):
         return None
 
+
+
+# ------------------------------------------------------ softmax focal, soft labels
+
+
+class SoftFocalStatic(NamedTuple):
+    axis: int
+    gamma: float
+    alpha: float | None  # a scalar alpha; a per-class alpha travels in `arrays`
+    label_smoothing: float = 0.0
+    sparse: bool = False  # y holds in-range class indices (one-hot built here), not soft labels
+
+
+class SoftFocal(_RowKernel):
+    """Keras' categorical focal form with soft labels, in log space:
+    ``ℓ = −Σ_c α_c·ỹ_c·(1 − p_c)^γ·log p_c``, with ``log p = x − lse`` and
+    ``1 − p = −expm1(log p)``; ``ỹ`` the labels smoothed over the unmasked classes
+    (:func:`smoothed`; a one-hot of ``y`` when ``st.sparse``), ``α_c`` a per-class vector
+    (``arrays = (keep, alpha_per_class)``) or the scalar ``st.alpha``.
+
+    With ``q_c = α_c·ỹ_c`` and ``f(L) = −(1 − e^L)^γ·L`` (so ``ℓ = Σ_c q_c f(log p_c)``):
+    ``f'(L) = −F`` with ``F = u^γ·(1 − γ·p·L/u)``, ``u = 1 − p`` -- the factor of
+    :class:`SoftmaxFocal`, finite for every γ >= 0 (``L/u → −1`` as ``p → 1``). Since
+    ``∂L_c/∂x_j = δ_cj − p_j``, d/dx = ``softmax·Σ_c w_c − w`` with ``w = q·F`` (the
+    soft-label cross-entropy gradient with ``q`` replaced by ``w``); d/dy =
+    ``(1 − ε)·α·f(log p)`` (0 on masked classes). Unsmoothed one-hot labels give
+    :class:`SoftmaxFocal`'s loss. A masked class (``−inf``) has ``F = 1``; a label on it
+    gives ``+inf`` with a finite gradient.
+
+    Full-size temporaries: a few (log p, 1 − p, its power, the product with q); this
+    kernel is not on a memory-critical path (used with label smoothing or soft labels).
+    """
+
+    def _q(self, xp, x, y, arrays, st):
+        _, av = arrays
+        ax = st.axis
+        if st.sparse:
+            yv = xp.astype(onehot_mask(xp, x, xp.expand_dims(y, axis=ax), ax), x.dtype)
+        else:
+            yv = y
+        q = smoothed(xp, yv, x, st.label_smoothing, ax) if (type(st.label_smoothing) is not float or st.label_smoothing) else yv
+        if av is not None:
+            return q * along(xp, av, ax, x.ndim)
+        return q if st.alpha is None else q * st.alpha
+
+    def _logp(self, xp, x, m, lse_s):
+        # ≤ 0 also after rounding (1 − p must not go negative under a fractional power)
+        return xp.minimum(shifted(xp, x, m) - lse_s, 0.0)
+
+    def _f(self, xp, logp, st):
+        """``−(1 − p)^γ·log p`` per class (``+inf`` on masked classes)."""
+        return (-xp.expm1(logp)) ** st.gamma * (-logp) if (type(st.gamma) is not float or st.gamma) else -logp
+
+    def forward(self, xp, x, y, arrays, st):
+        keep, _ = arrays
+        ax = st.axis
+        m, nonempty = row_shift(xp, x, ax)
+        lse_s = nan_rows(xp, log_sum_exp_of(xp, x, m, ax), m)
+        f = self._f(xp, self._logp(xp, x, m, lse_s), st)
+        raw = xp.sum(mul0(f, self._q(xp, x, y, arrays, st), xp), axis=ax, keepdims=True)
+        k = _row_factor(xp, keep if st.sparse else None, nonempty, x.dtype, ax)
+        loss = xp.where(k == 0, 0.0, k * raw)
+        return xp.squeeze(loss, axis=ax), (m, lse_s, k)
+
+    def _res(self, xp, x, y, arrays, st, res):
+        if res is None:
+            _, res = self.forward(xp, x, y, arrays, st)
+        return res
+
+    def grad_x(self, xp, x, y, arrays, st, res, g):
+        ax = st.axis
+        m, lse_s, k = self._res(xp, x, y, arrays, st, res)
+        logp = self._logp(xp, x, m, lse_s)
+        p = xp.exp(logp)
+        q = self._q(xp, x, y, arrays, st)
+        if type(st.gamma) is not float or st.gamma:
+            u = -xp.expm1(logp)
+            r = xp.where(u > 0, logp / xp.where(u > 0, u, 1.0), -1.0)
+            w = q * ((u**st.gamma) * (1.0 - st.gamma * mul0(r, p, xp)))
+        else:
+            w = q
+        kg = k * expand_g(xp, g, ax)
+        return (p * xp.sum(w, axis=ax, keepdims=True) - w) * kg
+
+    def grad_y(self, xp, x, y, arrays, st, res, g):
+        if st.sparse:  # integer labels: never called
+            return None
+        _, av = arrays
+        ax = st.axis
+        m, lse_s, k = self._res(xp, x, y, arrays, st, res)
+        f = xp.where(x == -xp.inf, 0.0, self._f(xp, self._logp(xp, x, m, lse_s), st))
+        c = k * expand_g(xp, g, ax)
+        if type(st.label_smoothing) is not float or st.label_smoothing:  # dỹ/dy = 1 − ε
+            c = c * (1.0 - st.label_smoothing)
+        if av is not None:
+            f = f * along(xp, av, ax, x.ndim)
+        elif st.alpha is not None:
+            c = c * st.alpha
+        return f * c
 
 SOFTMAX_XENT = SoftmaxXent()
 SPARSE_SOFTMAX_XENT = SparseSoftmaxXent()
 SIGMOID_XENT = SigmoidXent()
 SIGMOID_FOCAL = SigmoidFocal()
 SOFTMAX_FOCAL = SoftmaxFocal()
+SOFT_FOCAL = SoftFocal()

@@ -17,8 +17,8 @@ from typing import Any
 
 from xbackend._lib import _checks
 from xbackend._lib._dtypes import cast, compute_dtype
-from xbackend._lib._kernels import log_sum_exp_shifted, shift
-from xbackend._lib._inputs import quiet_numpy
+from xbackend._lib._kernels import dominant, log1p_rest_of, log_sum_exp_shifted, shift
+from xbackend._lib._inputs import check_mask, quiet_numpy
 from xbackend._backends import array_namespace
 
 __all__ = ["sigmoid", "log_sigmoid", "softplus", "logsumexp", "log_softmax", "softmax"]
@@ -118,14 +118,20 @@ def softplus(x: Any, /, *, xp: ModuleType | None = None) -> Any:
     return cast(xp, -_log_sigmoid(xp, -x), dt)
 
 
-def _masked(xp: ModuleType, x: Any, where: Any, axis: int) -> Any:
+def _masked(xp: ModuleType, x: Any, where: Any) -> Any:
     if where is None:
         return x
-    _checks.require_array(where, "where")
-    if not xp.isdtype(where.dtype, "bool"):
-        raise TypeError(f"where must be a boolean array, got dtype {where.dtype}")
-    _checks.check_broadcasts_to(_checks.shape_of(where), _checks.shape_of(x), "where", "x")
+    check_mask(xp, where, _checks.shape_of(x), "x")
     return xp.where(where, x, -xp.inf)
+
+
+def _lse_shifted(xp: ModuleType, x: Any, xs: Any, nonempty: Any, axis: int) -> Any:
+    """``log Σ exp(xs)`` kept exact below eps at the row maximum (``log1p`` of the other
+    classes' mass, see :func:`xbackend._lib._kernels.log1p_rest_of`): ``log_softmax`` of a
+    dominant class is ``-9.36e-14``, not 0, for ``[30, 0]`` in float32."""
+    if x.shape[axis] == 0:  # no class: the empty sum (argmax of nothing raises)
+        return log_sum_exp_shifted(xp, xs, axis)
+    return log1p_rest_of(xp, xs, dominant(xp, x, axis), nonempty, axis)
 
 
 @quiet_numpy
@@ -162,8 +168,9 @@ def logsumexp(
     xp, x, dt = _prepare(x, array_namespace(x, where, xp=xp))
     ax = _checks.normalize_axis(axis, x.ndim, target="x")
     # shift: +inf entries become 0 without an inf - inf (whose gradient would be NaN)
-    xs, m, nonempty = shift(xp, _masked(xp, x, where, ax), ax)
-    out = xp.where(nonempty, m + log_sum_exp_shifted(xp, xs, ax), -xp.inf)
+    xm = _masked(xp, x, where)
+    xs, m, nonempty = shift(xp, xm, ax)
+    out = xp.where(nonempty, m + _lse_shifted(xp, xm, xs, nonempty, ax), -xp.inf)
     if not keepdims:
         out = xp.squeeze(out, axis=ax)
     return cast(xp, out, dt)
@@ -197,8 +204,9 @@ def log_softmax(x: Any, /, *, axis: int = -1, where: Any = None, xp: ModuleType 
     _checks.require_array(x, "x")
     xp, x, dt = _prepare(x, array_namespace(x, where, xp=xp))
     ax = _checks.normalize_axis(axis, x.ndim, target="x")
-    xs, _, nonempty = shift(xp, _masked(xp, x, where, ax), ax)
-    out = xp.where(nonempty, xs - log_sum_exp_shifted(xp, xs, ax), -xp.inf)  # fully masked: grad 0
+    xm = _masked(xp, x, where)
+    xs, _, nonempty = shift(xp, xm, ax)
+    out = xp.where(nonempty, xs - _lse_shifted(xp, xm, xs, nonempty, ax), -xp.inf)  # fully masked: grad 0
     return cast(xp, out, dt)
 
 
@@ -229,5 +237,5 @@ def softmax(x: Any, /, *, axis: int = -1, where: Any = None, xp: ModuleType | No
     _checks.require_array(x, "x")
     xp, x, dt = _prepare(x, array_namespace(x, where, xp=xp))
     ax = _checks.normalize_axis(axis, x.ndim, target="x")
-    xs, _, _ = shift(xp, _masked(xp, x, where, ax), ax)
+    xs, _, _ = shift(xp, _masked(xp, x, where), ax)
     return cast(xp, xp.exp(xs - log_sum_exp_shifted(xp, xs, ax)), dt)

@@ -7,9 +7,9 @@ from typing import Any
 
 from xbackend._lib import _checks, _kernels
 from xbackend._lib._dtypes import cast
-from xbackend._lib._inputs import quiet_numpy, check_mask, float_labels, float_option, prepare
+from xbackend._lib._inputs import quiet_numpy, check_mask, float_labels, float_option, nonnegative, prepare, probabilities
 from xbackend._lib._reduce import prepare_weights, reduce_loss
-from xbackend._lib._softmax import clip, clip_eps
+from xbackend._lib._softmax import clip_eps
 
 __all__ = ["sigmoid_cross_entropy", "sigmoid_focal_loss", "binary_cross_entropy"]
 
@@ -22,11 +22,11 @@ def _element_mask(xp: ModuleType, where: Any, shape: tuple, ct: Any) -> tuple[An
     return mask, xp.astype(mask, ct)
 
 
-def _pos_weight(xp: ModuleType, pos_weight: Any, shape: tuple, ct: Any) -> Any:
+def _pos_weight(xp: ModuleType, pos_weight: Any, shape: tuple, ct: Any, invalid: str) -> Any:
     if pos_weight is None:
         return None
-    _checks.check_nonnegative_values(pos_weight, "pos_weight")
     if isinstance(pos_weight, (int, float)) and not isinstance(pos_weight, bool):
+        _checks.check_nonnegative_values(pos_weight, "pos_weight")  # a Python number: always checked
         return float(pos_weight)
     _checks.require_array(pos_weight, "pos_weight")
     pshape = _checks.shape_of(pos_weight)
@@ -38,7 +38,7 @@ def _pos_weight(xp: ModuleType, pos_weight: Any, shape: tuple, ct: Any) -> Any:
             f"needs one value per class along the last axis ({shape[-1] if shape else 0}) "
             "or a shape broadcastable to the logits"
         ) from None
-    return cast(xp, pos_weight, ct)
+    return nonnegative(xp, cast(xp, pos_weight, ct), "pos_weight", invalid)
 
 
 @quiet_numpy
@@ -52,6 +52,7 @@ def sigmoid_cross_entropy(
     label_smoothing: float = 0.0,
     where: Any = None,
     reduction: str = "none",
+    invalid: str = "nan",
     dtype: Any = None,
     xp: ModuleType | None = None,
 ) -> Any:
@@ -89,10 +90,9 @@ def sigmoid_cross_entropy(
         Probabilities in [0, 1] (float, bool or 0/1 integers), broadcastable to ``logits``.
     pos_weight : float or array, optional
         Weight of the positive term, broadcast against ``logits`` (a length-C array
-        weighs the classes along the last axis, as in PyTorch and TensorFlow). Negative
-        values raise :class:`ValueError` when they are host data (Python/NumPy: also the
-        check of a Python number under ``jax.jit``, which traces it); not
-        differentiated.
+        weighs the classes along the last axis, as in PyTorch and TensorFlow); not
+        differentiated. A negative Python number raises :class:`ValueError` (also under
+        ``jax.jit``, which then traces it); negative entries of an array follow ``invalid``.
     weights : array, optional
         Weights broadcastable to ``logits`` (PyTorch's ``weight``).
     label_smoothing : float or 0-d array
@@ -104,6 +104,12 @@ def sigmoid_cross_entropy(
     reduction : {"none", "sum", "mean", "sum_over_batch_size"}
         ``"mean"`` averages over unmasked elements (weighted by ``weights``);
         ``"sum_over_batch_size"`` divides by the number of elements.
+    invalid : {"nan", "raise"}
+        Negative entries of an array ``pos_weight`` (which have no meaning): ``"nan"``
+        (default, jit-safe, no host sync) makes the loss and gradient of every element
+        they apply to NaN; ``"raise"`` raises :class:`ValueError` naming the first one
+        (concrete arrays: at once, on their device; Dask: when computed; traced: at
+        trace time).
     dtype : dtype, optional
         Result dtype (default: the logits' dtype). float16/bfloat16 are computed in float32.
     xp : namespace, optional
@@ -129,10 +135,14 @@ def sigmoid_cross_entropy(
     array([9.35762297e-14, 6.93147181e-01, 9.35762297e-14])
     """
     pw_arr = None if pos_weight is None or isinstance(pos_weight, (int, float)) else pos_weight
-    inp = prepare(logits, labels, pw_arr, weights, where, xp=xp, dtype=dtype, reduction=reduction)
+    inp = prepare(
+        logits, labels, pw_arr, weights, where, xp=xp, dtype=dtype, reduction=reduction,
+        names=("pos_weight", "weights", "where"),
+    )  # fmt: skip
     xp, shape, ct = inp.xp, inp.shape, inp.compute
     eps = float_option(inp, label_smoothing, "label_smoothing", _checks.check_fraction)
-    pw = _pos_weight(xp, pos_weight, shape, ct)
+    _checks.check_choice(invalid, "invalid", _checks.INVALID_POLICIES)
+    pw = _pos_weight(xp, pos_weight, shape, ct, invalid)
     w = prepare_weights(xp, weights, shape, ct)
     mask, mask_f = _element_mask(xp, where, shape, ct)
     z = float_labels(xp, labels, shape, ct, allow_int=True)
@@ -208,7 +218,9 @@ def sigmoid_focal_loss(
     ``(+inf, 0)`` give ``+inf`` with gradient :math:`\mp\alpha_t` (:math:`\mp 1` without
     ``alpha``). Elements masked by ``where`` give 0 with gradient 0.
     """
-    inp = prepare(logits, labels, weights, where, xp=xp, dtype=dtype, reduction=reduction)
+    inp = prepare(
+        logits, labels, weights, where, xp=xp, dtype=dtype, reduction=reduction, names=("weights", "where")
+    )
     xp, shape, ct = inp.xp, inp.shape, inp.compute
     g = float_option(inp, gamma, "gamma", _checks.check_nonnegative_number)
     a = None if alpha is None else float_option(inp, alpha, "alpha", _checks.check_fraction)
@@ -229,6 +241,7 @@ def binary_cross_entropy(
     eps: float | None = None,
     weights: Any = None,
     reduction: str = "none",
+    invalid: str = "nan",
     dtype: Any = None,
     xp: ModuleType | None = None,
 ) -> Any:
@@ -259,7 +272,7 @@ def binary_cross_entropy(
     Parameters
     ----------
     probs : array
-        Real floating probabilities.
+        Real floating probabilities in [0, 1] (values outside follow ``invalid``).
     labels : array
         Probabilities in [0, 1] (float, bool or 0/1 integers), broadcastable to ``probs``.
     eps : float or 0-d array, optional
@@ -270,6 +283,13 @@ def binary_cross_entropy(
     reduction : {"none", "sum", "mean", "sum_over_batch_size"}
         ``"mean"`` and ``"sum_over_batch_size"`` both divide by the number of elements
         (weighted mean under ``"mean"`` when ``weights`` is given).
+    invalid : {"nan", "raise"}
+        Probabilities outside [0, 1] (``1.5``, ``-0.5``, ``±inf``: typically logits passed
+        by mistake), like bad integer labels: ``"nan"`` (default, jit-safe, no host sync)
+        makes those elements' loss and gradient NaN; ``"raise"`` raises
+        :class:`ValueError` naming the first one and its position (concrete arrays: at
+        once, on their device; Dask: when computed; traced: at trace time). The clip to
+        :math:`[\epsilon, 1-\epsilon]` applies only inside [0, 1].
     dtype : dtype, optional
         Result dtype (default: the probabilities' dtype).
     xp : namespace, optional
@@ -283,14 +303,18 @@ def binary_cross_entropy(
     Notes
     -----
     NaN probabilities or labels give NaN in the value and the gradient (the clip does not
-    hide them); other probabilities outside :math:`[\epsilon, 1-\epsilon]` (0, 1, ±inf)
+    hide them), and so do probabilities outside [0, 1] under ``invalid="nan"``;
+    probabilities in :math:`[0, \epsilon)` or :math:`(1-\epsilon, 1]` (0 and 1 included)
     are clipped: a finite loss with a zero gradient.
     """
-    inp = prepare(probs, labels, weights, xp=xp, dtype=dtype, reduction=reduction, name="probs")
+    inp = prepare(
+        probs, labels, weights, xp=xp, dtype=dtype, reduction=reduction, name="probs", names=("weights",)
+    )
     xp, shape, ct = inp.xp, inp.shape, inp.compute
     e = clip_eps(xp, eps, probs.dtype, inp)
+    _checks.check_choice(invalid, "invalid", _checks.INVALID_POLICIES)
     w = prepare_weights(xp, weights, shape, ct)
     z = float_labels(xp, labels, shape, ct, allow_int=True, target="probs")
-    p = xp.where(inp.x == inp.x, clip(xp, inp, e), inp.x)  # NaN: value and gradient NaN
+    p = probabilities(xp, inp.x, e, invalid)  # NaN (and outside [0, 1]): value and gradient NaN
     loss = -(z * xp.log(p) + (1.0 - z) * xp.log1p(-p))
     return reduce_loss(xp, loss, reduction=reduction, weights=w, out_dtype=inp.out)

@@ -10,7 +10,16 @@ import numpy as np
 from xbackend._lib import _checks, _chunked, _kernels
 from xbackend._lib._dtypes import cast
 from xbackend._lib._inputs import (
-    quiet_numpy, apply_where, check_mask, class_vector, float_labels, float_option, prepare, row_shape,
+    apply_where,
+    check_mask,
+    class_vector,
+    float_labels,
+    float_option,
+    nonnegative,
+    prepare,
+    probabilities,
+    quiet_numpy,
+    row_shape,
 )
 from xbackend._lib._labels import label_state
 from xbackend._lib._reduce import prepare_weights, reduce_loss
@@ -69,6 +78,7 @@ def softmax_cross_entropy(
     z_loss: float = 0.0,
     where: Any = None,
     reduction: str = "none",
+    invalid: str = "nan",
     dtype: Any = None,
     chunk_size: int | str | None = "auto",
     xp: ModuleType | None = None,
@@ -106,7 +116,7 @@ def softmax_cross_entropy(
     axis : int
         The class axis.
     class_weights : array, optional
-        Shape ``(C,)``; not differentiated.
+        Shape ``(C,)``; not differentiated. Negative entries follow ``invalid``.
     weights : array, optional
         Per-example weights broadcastable to the unreduced loss (``logits.shape`` without
         ``axis``).
@@ -121,6 +131,11 @@ def softmax_cross_entropy(
         A row with every class masked has loss 0, gradient 0, and is not counted by ``"mean"``.
     reduction : {"none", "sum", "mean", "sum_over_batch_size"}
         See :mod:`xbackend._lib._reduce`.
+    invalid : {"nan", "raise"}
+        Negative ``class_weights`` (which have no meaning): ``"nan"`` (default, jit-safe,
+        no host sync) makes the loss and the logits' gradient NaN on every row whose label
+        mass touches a negative weight (a non-zero label, or label smoothing, on that
+        class); ``"raise"`` raises :class:`ValueError` naming the first one.
     dtype : dtype, optional
         Result dtype (default: the logits' dtype). float16/bfloat16 are computed in float32.
     chunk_size : int, "auto" or None
@@ -160,14 +175,17 @@ def softmax_cross_entropy(
     array([0.41703002])
     """
     inp = prepare(
-        logits, labels, class_weights, weights, where, xp=xp, dtype=dtype, reduction=reduction, cast_first=False
-    )
+        logits, labels, class_weights, weights, where, xp=xp, dtype=dtype, reduction=reduction, cast_first=False,
+        names=("class_weights", "weights", "where"),
+    )  # fmt: skip
     xp, shape, ct = inp.xp, inp.shape, inp.compute
     ax = _checks.normalize_axis(axis, len(shape))
     eps = float_option(inp, label_smoothing, "label_smoothing", _checks.check_fraction)
     zl = float_option(inp, z_loss, "z_loss", _checks.check_nonnegative_number)
+    _checks.check_choice(invalid, "invalid", _checks.INVALID_POLICIES)
     n_classes = _n_classes(shape, ax, known=False)
     cw = class_vector(xp, class_weights, n_classes, "class_weights", ct)
+    cw = nonnegative(xp, cw, "class_weights", invalid, to_nan=False)  # negative: NaN rows in the kernel
     w = prepare_weights(xp, weights, row_shape(shape, ax), ct)
     rows = _chunked.plan(xp, inp.x, ax, ct, chunk_size)
     if rows is not None:  # row blocks: see xbackend._lib._chunked
@@ -250,7 +268,7 @@ def sparse_softmax_cross_entropy(
         Rows with this label have loss 0 and gradient 0 and are not counted by ``"mean"``
         (PyTorch's default is -100; here there is none unless given).
     class_weights : array, optional
-        Shape ``(C,)``; not differentiated.
+        Shape ``(C,)``; not differentiated. Negative entries follow ``invalid``.
     weights : array, optional
         Per-example weights broadcastable to the unreduced loss.
     label_smoothing : float or 0-d array
@@ -272,6 +290,8 @@ def sparse_softmax_cross_entropy(
         raises :class:`ValueError` naming the first bad label (concrete arrays: at once;
         Dask: when computed; under ``jax.jit``/``tf.function``: at trace time). A bad
         label never reaches a backend's gather (which would wrap, NaN or device-assert).
+        Negative ``class_weights`` follow the same policy: NaN on the rows labelled with
+        such a class (every row with ``label_smoothing``), or :class:`ValueError`.
     dtype : dtype, optional
         Result dtype (default: the logits' dtype). float16/bfloat16 are computed in float32.
     chunk_size : int, "auto" or None
@@ -308,8 +328,9 @@ def sparse_softmax_cross_entropy(
     np.float64(0.3185...)
     """
     inp = prepare(
-        logits, labels, class_weights, weights, where, xp=xp, dtype=dtype, reduction=reduction, cast_first=False
-    )
+        logits, labels, class_weights, weights, where, xp=xp, dtype=dtype, reduction=reduction, cast_first=False,
+        names=("class_weights", "weights", "where"),
+    )  # fmt: skip
     xp, shape, ct = inp.xp, inp.shape, inp.compute
     ax = _checks.normalize_axis(axis, len(shape))
     rshape = shape[:ax] + shape[ax + 1 :]
@@ -325,6 +346,7 @@ def sparse_softmax_cross_entropy(
         zl = float_option(inp, z_loss, "z_loss", _checks.check_nonnegative_number, invalid=invalid)
     n_classes = _n_classes(shape, ax)
     cw = None if class_weights is None else class_vector(xp, class_weights, n_classes, "class_weights", ct)
+    cw = nonnegative(xp, cw, "class_weights", invalid)
     w = None if weights is None else prepare_weights(xp, weights, rshape, ct)
     y, keep, counted = label_state(xp, labels, n_classes, ignore_index, invalid, ct, be=inp.be)
     st = _kernels.SparseStatic(ax, eps, zl)
@@ -370,6 +392,7 @@ def softmax_focal_loss(
     alpha: Any = None,
     ignore_index: int | None = None,
     weights: Any = None,
+    label_smoothing: float = 0.0,
     reduction: str = "none",
     invalid: str = "nan",
     dtype: Any = None,
@@ -388,6 +411,17 @@ def softmax_focal_loss(
     :math:`\alpha_y F\,(\mathrm{softmax}(x) - \mathrm{onehot}(y))` with
     :math:`F = (1-p_y)^\gamma\,(1 - \gamma\,p_y \log p_y / (1-p_y))`.
 
+    With ``label_smoothing`` :math:`\varepsilon > 0` the label becomes the soft target
+    :math:`\tilde y = (1-\varepsilon)\,\mathrm{onehot}(y) + \varepsilon\,m/K` over the
+    :math:`K` unmasked classes :math:`m`, and the loss is Keras' categorical focal form
+
+    .. math::
+
+        \ell = -\sum_c \alpha_c\,\tilde y_c\,(1 - p_c)^\gamma \log p_c
+
+    (same log-space evaluation; gradient :math:`\mathrm{softmax}(x)\sum_c w_c - w` with
+    :math:`w_c = \alpha_c \tilde y_c F_c`, finite for every :math:`\gamma \ge 0`).
+
     Native semantics reproduced: Keras' ``CategoricalFocalCrossentropy`` (with one-hot
     labels, ``alpha`` as a scalar) and the per-class ``alpha`` of detection codebases.
     ``alpha`` multiplies the loss; it is not part of the ``"mean"`` denominator.
@@ -401,16 +435,21 @@ def softmax_focal_loss(
     axis : int
         The class axis.
     gamma : float or 0-d array
-        Focusing parameter :math:`\gamma \ge 0`. A Python number is range-checked; a 0-d array (a tracer under ``jax.jit``) is
-        not (see :mod:`xbackend._lib._checks`) and is not differentiated. Under ``invalid="raise"`` a
-        concrete array is range-checked too.
+        Focusing parameter :math:`\gamma \ge 0`. A Python number is range-checked; a 0-d
+        array (a tracer under ``jax.jit``) is not (see :mod:`xbackend._lib._checks`) and is
+        not differentiated. Under ``invalid="raise"`` a concrete array is range-checked too.
     alpha : None, float, 0-d array or array
-        None (no weighting), a scalar >= 0 (checked like ``gamma``), or a length-C array
-        of class weights.
+        None (no weighting), a scalar >= 0 (checked like ``gamma``), or a length-C array of
+        class weights (negative entries follow ``invalid``: NaN rows for the labels of such
+        a class, or :class:`ValueError`).
     ignore_index : int, optional
         Rows with this label give 0 and are not counted by ``"mean"``.
     weights : array, optional
         Per-example weights broadcastable to the unreduced loss.
+    label_smoothing : float
+        :math:`\varepsilon \in [0, 1]`, spread over the K unmasked classes (Keras'
+        ``CategoricalFocalCrossentropy(label_smoothing=...)`` on one-hot labels, which
+        spreads over all C classes: the same without masked classes).
     reduction : {"none", "sum", "mean", "sum_over_batch_size"}
         See :mod:`xbackend._lib._reduce`.
     invalid : {"nan", "raise"}
@@ -436,7 +475,9 @@ def softmax_focal_loss(
     labels follow ``invalid`` (a NaN row, or :class:`ValueError`).
     """
     alpha_arr = None if alpha is None or _is_number_or_0d(alpha) else alpha
-    inp = prepare(logits, labels, alpha_arr, weights, xp=xp, dtype=dtype, reduction=reduction)
+    inp = prepare(
+        logits, labels, alpha_arr, weights, xp=xp, dtype=dtype, reduction=reduction, names=("alpha", "weights")
+    )
     xp, shape, ct = inp.xp, inp.shape, inp.compute
     ax = _checks.normalize_axis(axis, len(shape))
     rshape = shape[:ax] + shape[ax + 1 :]
@@ -445,15 +486,22 @@ def softmax_focal_loss(
     if ignore_index is not None and (isinstance(ignore_index, bool) or not isinstance(ignore_index, int)):
         raise TypeError(f"ignore_index must be an int or None, got {ignore_index!r}")
     g = float_option(inp, gamma, "gamma", _checks.check_nonnegative_number, invalid=invalid)
+    eps = 0.0  # the default needs no check
+    if type(label_smoothing) is not float or label_smoothing != 0.0:
+        eps = float_option(inp, label_smoothing, "label_smoothing", _checks.check_fraction, invalid=invalid)
     n_classes = _n_classes(shape, ax)
     alpha_scalar = None
     if alpha_arr is None and alpha is not None:
         alpha_scalar = float_option(inp, alpha, "alpha", _checks.check_nonnegative_number, invalid=invalid)
-    av = class_vector(xp, alpha_arr, n_classes, "alpha", ct)
+    av = nonnegative(xp, class_vector(xp, alpha_arr, n_classes, "alpha", ct), "alpha", invalid)
     w = prepare_weights(xp, weights, row_shape(shape, ax), ct)
     y, keep, counted = label_state(xp, labels, n_classes, ignore_index, invalid, ct)
-    st = _kernels.SoftmaxFocalStatic(ax, g, alpha_scalar)
-    loss = inp.be.apply_kernel(_kernels.SOFTMAX_FOCAL, inp.x, y, (keep, av), st)
+    if type(eps) is not float or eps:  # soft targets: the categorical focal kernel on the one-hot of y
+        st = _kernels.SoftFocalStatic(ax, g, alpha_scalar, eps, True)
+        loss = inp.be.apply_kernel(_kernels.SOFT_FOCAL, inp.x, y, (keep, av), st)
+    else:
+        st = _kernels.SoftmaxFocalStatic(ax, g, alpha_scalar)
+        loss = inp.be.apply_kernel(_kernels.SOFTMAX_FOCAL, inp.x, y, (keep, av), st)
     mean_weight = None
     if reduction == "mean":
         mean_weight = _kernels.row_max(xp, inp.x, ax) > -xp.inf  # rows with an unmasked class
@@ -461,6 +509,36 @@ def softmax_focal_loss(
             mean_weight = mean_weight & counted
         mean_weight = xp.astype(mean_weight, ct)
     return reduce_loss(xp, loss, reduction=reduction, weights=w, mean_weight=mean_weight, out_dtype=inp.out)
+
+
+@quiet_numpy
+def _soft_focal(
+    logits: Any, labels: Any, /, *, axis: int = -1, gamma: float = 2.0, alpha: Any = None,
+    label_smoothing: float = 0.0,
+) -> Any:
+    r"""Private: the categorical focal loss with soft (or one-hot) labels, per row.
+
+    :math:`\ell = -\sum_c \alpha_c\,\tilde y_c\,(1-p_c)^\gamma \log p_c` in log space,
+    :math:`\tilde y = (1-\varepsilon)\,y + \varepsilon\,m/K` over the K unmasked classes;
+    ``alpha`` None, a number or a length-C array. Used by
+    :func:`xbackend.compat.keras.categorical_focal_crossentropy`; the result is
+    ``logits.shape`` without ``axis`` (no reduction). Gradients flow to logits and labels.
+    """
+    alpha_arr = None if alpha is None or isinstance(alpha, (int, float)) else alpha
+    inp = prepare(logits, labels, alpha_arr, xp=None, dtype=None, reduction="none")
+    xp, shape, ct = inp.xp, inp.shape, inp.compute
+    ax = _checks.normalize_axis(axis, len(shape))
+    g = _checks.check_nonnegative_number(gamma, "gamma")
+    eps = _checks.number_option(label_smoothing, "label_smoothing", _checks.check_fraction)
+    n_classes = _n_classes(shape, ax)
+    alpha_scalar = None
+    if alpha_arr is None and alpha is not None:
+        alpha_scalar = _checks.check_nonnegative_number(alpha, "alpha")
+    av = class_vector(xp, alpha_arr, n_classes, "alpha", ct)
+    y = float_labels(xp, labels, shape, ct, allow_int=False)
+    st = _kernels.SoftFocalStatic(ax, g, alpha_scalar, eps, False)
+    loss = inp.be.apply_kernel(_kernels.SOFT_FOCAL, inp.x, y, (None, av), st)
+    return reduce_loss(xp, loss, reduction="none", out_dtype=inp.out)
 
 
 @quiet_numpy
@@ -473,6 +551,7 @@ def categorical_cross_entropy(
     eps: float | None = None,
     weights: Any = None,
     reduction: str = "none",
+    invalid: str = "nan",
     dtype: Any = None,
     xp: ModuleType | None = None,
 ) -> Any:
@@ -493,7 +572,8 @@ def categorical_cross_entropy(
     Parameters
     ----------
     probs : array
-        Real floating probabilities, class axis ``axis``.
+        Real floating probabilities in [0, 1] (values outside follow ``invalid``), class
+        axis ``axis``.
     labels : array
         Real floating probability vectors broadcastable to ``probs``.
     axis : int
@@ -505,6 +585,13 @@ def categorical_cross_entropy(
         Per-example weights broadcastable to the unreduced loss.
     reduction : {"none", "sum", "mean", "sum_over_batch_size"}
         See :mod:`xbackend._lib._reduce`.
+    invalid : {"nan", "raise"}
+        Probabilities outside [0, 1] (``1.5``, ``-0.5``, ``±inf``: typically logits passed
+        by mistake), like bad integer labels: ``"nan"`` (default, jit-safe, no host sync)
+        makes that element NaN, hence its row's loss (whatever its label: ``0·NaN`` is
+        NaN) and the gradient at that element; ``"raise"`` raises :class:`ValueError`
+        naming the first one and its position. The clip to
+        :math:`[\epsilon, 1-\epsilon]` applies only inside [0, 1].
     dtype : dtype, optional
         Result dtype (default: the probabilities' dtype).
     xp : namespace, optional
@@ -518,7 +605,8 @@ def categorical_cross_entropy(
     Notes
     -----
     NaN probabilities or labels give a NaN row, also in the gradient (the clip does not
-    hide them); other probabilities outside :math:`[\epsilon, 1-\epsilon]` (0, 1, ±inf)
+    hide them), and so do probabilities outside [0, 1] under ``invalid="nan"``;
+    probabilities in :math:`[0, \epsilon)` or :math:`(1-\epsilon, 1]` (0 and 1 included)
     are clipped: a finite loss with a zero gradient there.
 
     Examples
@@ -527,13 +615,16 @@ def categorical_cross_entropy(
     >>> xb.categorical_cross_entropy(np.array([[0.7, 0.2, 0.1]]), np.array([[1.0, 0.0, 0.0]]))
     array([0.35667494])
     """
-    inp = prepare(probs, labels, weights, xp=xp, dtype=dtype, reduction=reduction, name="probs")
+    inp = prepare(
+        probs, labels, weights, xp=xp, dtype=dtype, reduction=reduction, name="probs", names=("weights",)
+    )
     xp, shape, ct = inp.xp, inp.shape, inp.compute
     ax = _checks.normalize_axis(axis, len(shape), target="probs")
     e = clip_eps(xp, eps, probs.dtype, inp)
+    _checks.check_choice(invalid, "invalid", _checks.INVALID_POLICIES)
     w = prepare_weights(xp, weights, row_shape(shape, ax), ct)
     y = float_labels(xp, labels, shape, ct, allow_int=False, target="probs")
-    logp = xp.log(xp.where(inp.x == inp.x, clip(xp, inp, e), inp.x))  # NaN stays NaN, also in the gradient
+    logp = xp.log(probabilities(xp, inp.x, e, invalid))  # NaN (and outside [0, 1]) stays NaN, also in the gradient
     loss = -xp.sum(y * logp, axis=ax)
     return reduce_loss(xp, loss, reduction=reduction, weights=w, out_dtype=inp.out)
 
@@ -544,14 +635,6 @@ def clip_eps(xp: ModuleType, eps: Any, dtype: Any, inp: Any) -> Any:
     if eps is None:
         return float(xp.finfo(dtype).eps)
     return float_option(inp, eps, "eps", _checks.check_eps)
-
-
-def clip(xp: ModuleType, inp: Any, e: Any) -> Any:
-    """``clip(inp.x, e, 1 - e)``; on Dask chunks of unknown size (whose ``clip`` needs
-    the sizes) the same values with two ``where``."""
-    if inp.be.lazy and None in inp.shape:
-        return xp.where(inp.x < e, e, xp.where(inp.x > 1.0 - e, 1.0 - e, inp.x))
-    return xp.clip(inp.x, e, 1.0 - e)
 
 
 def _is_number_or_0d(v: Any) -> bool:

@@ -17,11 +17,12 @@ Where Keras is numerically wrong, or differs between its own backends, these
 functions are exact and do the same on every backend:
 
 * ``from_logits=True`` at ``±inf``: exact (Keras: NaN, like ``tf.nn`` and optax).
-* ``binary_focal_crossentropy(from_logits=True)`` is computed in log space. Keras
+* ``binary_focal_crossentropy(from_logits=True)`` and
+  ``categorical_focal_crossentropy(from_logits=True)`` are computed in log space. Keras
   applies a sigmoid and then the clipped probability formula, so on its JAX and torch
   backends a confident wrong prediction is capped (``x = 30, z = 0`` gives 15.94
   instead of 30, with a zero gradient); its TensorFlow backend recovers the logits and
-  gets 30.
+  gets 30. Keras' categorical focal loss clips the softmax on every backend.
 * Bad integer labels give a NaN row (Keras: ``InvalidArgumentError`` on TensorFlow's
   CPU, a silent 0 on JAX).
 * float16/bfloat16 are computed in float32 (Keras computes in the input dtype, where
@@ -38,6 +39,9 @@ from xbackend._backends import array_namespace
 from xbackend._lib._sigmoid import binary_cross_entropy as _binary_cross_entropy
 from xbackend._lib._sigmoid import sigmoid_cross_entropy as _sigmoid_cross_entropy
 from xbackend._lib._sigmoid import sigmoid_focal_loss as _sigmoid_focal_loss
+from xbackend._lib._kernels import along as _along
+from xbackend._lib._kernels import device_of as _device_of
+from xbackend._lib._softmax import _soft_focal
 from xbackend._lib._softmax import categorical_cross_entropy as _categorical_cross_entropy
 from xbackend._lib._softmax import softmax_cross_entropy as _softmax_cross_entropy
 from xbackend._lib._softmax import sparse_softmax_cross_entropy as _sparse_softmax_cross_entropy
@@ -47,6 +51,7 @@ __all__ = [
     "binary_crossentropy",
     "binary_focal_crossentropy",
     "categorical_crossentropy",
+    "categorical_focal_crossentropy",
     "sparse_categorical_crossentropy",
 ]
 
@@ -314,3 +319,96 @@ def binary_focal_crossentropy(
             a = _checks.check_fraction(a, "alpha")
             loss = (a * z + (1.0 - a) * (1.0 - z)) * loss
     return xp.mean(loss, axis=axis)
+
+
+def categorical_focal_crossentropy(
+    y_true: Any,
+    y_pred: Any,
+    alpha: Any = 0.25,
+    gamma: float = 2.0,
+    from_logits: bool = False,
+    label_smoothing: float = 0.0,
+    axis: int = -1,
+) -> Any:
+    r"""``keras.losses.categorical_focal_crossentropy`` on any backend.
+
+    With smoothed labels :math:`\tilde y = (1-\varepsilon)y + \varepsilon/C` along
+    ``axis``:
+
+    .. math::
+
+        \ell = -\sum_c \alpha_c\,\tilde y_c\,(1 - p_c)^\gamma \log p_c,
+        \qquad p = \mathrm{softmax}(x)
+        \quad\text{or}\quad
+        p = \mathrm{clip}\Big(\frac{p}{\sum_k p_k}, \epsilon, 1-\epsilon\Big)
+
+    From logits it is computed in log space (:math:`\log p = x - \mathrm{lse}(x)`,
+    :math:`1 - p = -\mathrm{expm1}(\log p)`, analytic gradient, finite for every
+    :math:`\gamma \ge 0`); from probabilities it is Keras' formula (renormalise, clip
+    with Keras' epsilon).
+
+    Parameters
+    ----------
+    y_true : array
+        One-hot or soft labels, the shape of ``y_pred``.
+    y_pred : array
+        Probabilities, or logits with ``from_logits=True``.
+    alpha : float or sequence of float
+        A weight for every class (a number) or one per class (length C, along ``axis``).
+    gamma : float
+        Focusing exponent :math:`\gamma \ge 0`.
+    from_logits : bool
+        Whether ``y_pred`` holds logits.
+    label_smoothing : float
+        :math:`\varepsilon \in [0, 1]`.
+    axis : int
+        The class axis.
+
+    Returns
+    -------
+    array
+        ``y_pred.shape`` without ``axis``.
+
+    Notes
+    -----
+    Differences from Keras (3.15), from logits: Keras applies a softmax and then the
+    clipped probability formula, so :math:`\log p_c \ge \log 10^{-7}` (a confident
+    wrong prediction is capped near :math:`16.1\,\alpha`, with a zero gradient) and
+    :math:`(1-p_c)^\gamma \ge (10^{-7})^\gamma` (a confident correct prediction keeps a
+    floor); here both are exact (``x = [40, 0]``, label 1, ``gamma=2``: 40, Keras 16.1).
+    Where no probability is clipped the two agree to rounding. As in
+    :func:`categorical_crossentropy`: a ``-inf`` logit is a masked class (Keras: NaN) and
+    smoothing spreads over the unmasked classes; with ``axis`` other than the last,
+    smoothing divides by the size of ``axis`` and a per-class ``alpha`` lies along
+    ``axis`` (Keras uses the last axis for both).
+    """
+    if isinstance(axis, bool):
+        raise ValueError(f"axis must be of type int, got axis={axis!r}")
+    xp, y_true = _prepare(y_true, y_pred, "categorical_focal_crossentropy")
+    eps = _checks.check_fraction(label_smoothing, "label_smoothing")
+    g = _checks.check_nonnegative_number(gamma, "gamma")
+    ax = _checks.normalize_axis(axis, len(y_pred.shape))
+    if isinstance(alpha, bool):
+        raise TypeError(f"alpha must be a number or a sequence of numbers, got {alpha!r}")
+    if isinstance(alpha, (int, float)):
+        a: Any = float(alpha)
+    else:
+        ct = xp.float32 if xp.finfo(y_pred.dtype).bits < 32 else y_pred.dtype
+        a = xp.asarray(alpha, dtype=ct, device=_device_of(xp, y_pred))
+        if len(a.shape) != 1 or a.shape[0] != y_pred.shape[ax]:
+            raise ValueError(f"alpha must be a number or have one value per class ({y_pred.shape[ax]}), "
+                             f"got shape {tuple(a.shape)}")
+    if from_logits:
+        return _soft_focal(y_pred, y_true, axis=ax, gamma=g, alpha=a, label_smoothing=eps)
+    out_dtype = y_pred.dtype
+    if xp.finfo(out_dtype).bits < 32:  # Keras' 1 - 1e-7 rounds to 1 in float16
+        y_pred, y_true = xp.astype(y_pred, xp.float32), xp.astype(y_true, xp.float32)
+    if eps:
+        y_true = y_true * (1.0 - eps) + eps / y_pred.shape[ax]
+    e = keras_epsilon()
+    p = xp.clip(y_pred / xp.sum(y_pred, axis=ax, keepdims=True), e, 1.0 - e)
+    terms = -y_true * xp.log(p) * (1.0 - p) ** g
+    if not isinstance(a, float):
+        a = _along(xp, a, ax, len(y_pred.shape))
+    loss = xp.sum(terms * a, axis=ax)
+    return loss if loss.dtype == out_dtype else xp.astype(loss, out_dtype)

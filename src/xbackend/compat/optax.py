@@ -41,6 +41,12 @@ __all__ = [
 ]
 
 
+def _require_arrays(**named: Any) -> None:
+    """Python lists, tuples and scalars are a ``TypeError`` naming the argument."""
+    for name, value in named.items():
+        _checks.require_array(value, name)
+
+
 def _broadcast_logits(logits: Any, labels: Any) -> Any:
     """optax broadcasts ``logits`` and ``labels`` both ways; the core broadcasts labels only."""
     ls, ys = _checks.shape_of(logits), _checks.shape_of(labels)
@@ -80,6 +86,7 @@ def sigmoid_binary_cross_entropy(logits: Any, labels: Any) -> Any:
     Differences from optax (0.2.8): ``(x, z) = (-inf, 0)`` and ``(+inf, 1)`` give 0
     (optax: NaN); gradients at ``±inf`` are finite.
     """
+    _require_arrays(logits=logits, labels=labels)
     return _sigmoid_cross_entropy(_broadcast_logits(logits, labels), labels)
 
 
@@ -115,12 +122,15 @@ def sigmoid_focal_loss(logits: Any, labels: Any, *, alpha: float | None = None, 
     Differences from optax (0.2.8): exact at ``±inf`` logits (optax: NaN values for
     ``(-inf, 0)`` and ``(+inf, 1)``, NaN gradients at every ``±inf``).
     """
+    _require_arrays(logits=logits, labels=labels)
     return _sigmoid_focal_loss(_broadcast_logits(logits, labels), labels, gamma=gamma, alpha=alpha)
 
 
 def _class_axis(xp: Any, logits: Any, others: list, axis: Any) -> tuple[Any, list, int]:
     """optax's ``axis``: an int, or a tuple of axes flattened into one trailing axis."""
     if isinstance(axis, tuple):
+        if not axis or not all(isinstance(a, int) and not isinstance(a, bool) for a in axis):
+            raise ValueError(f"axis must be an int or a non-empty tuple of ints, got {axis!r}")
         return flatten_axes(xp, logits, axis), [None if o is None else flatten_axes(xp, o, axis) for o in others], -1
     if isinstance(axis, bool) or not isinstance(axis, int):
         raise ValueError(f"axis must be an int or a tuple of ints, got {type(axis).__name__} {axis!r}")
@@ -137,15 +147,18 @@ def _expand_where(xp: Any, where: Any, logits: Any, axis: Any) -> Any:
     return where
 
 
-def softmax_cross_entropy(logits: Any, labels: Any, axis: int | tuple[int, ...] = -1, where: Any = None) -> Any:
+def softmax_cross_entropy(
+    logits: Any, labels: Any, axis: int | tuple[int, ...] | None = -1, where: Any = None
+) -> Any:
     r"""``optax.softmax_cross_entropy`` on any backend.
 
     .. math::
 
         \ell = -\sum_{c:\ \mathrm{where}_c} y_c \log \mathrm{softmax}_{\mathrm{where}}(x)_c
 
-    along ``axis`` (an int or a tuple of axes). ``where`` (the logits' shape or the batch
-    shape) restricts the softmax and the sum to the selected classes: labels on
+    along ``axis``: an int, a tuple of axes (moved to the end in the given order and
+    merged into one class axis, C order) or ``None`` (every axis: one scalar loss), as in
+    optax. ``where`` (the logits' shape or the batch shape) restricts the softmax and the sum to the selected classes: labels on
     unselected classes are ignored, a fully unselected row gives 0. Computed by
     :func:`xbackend.softmax_cross_entropy`.
 
@@ -155,15 +168,15 @@ def softmax_cross_entropy(logits: Any, labels: Any, axis: int | tuple[int, ...] 
         Logits.
     labels : array
         Probability vectors along ``axis``, broadcastable to ``logits``.
-    axis : int or tuple of int
-        The class axis or axes.
+    axis : int, tuple of int or None
+        The class axis or axes; ``None`` means all of them.
     where : bool array, optional
         Classes (or rows) to include.
 
     Returns
     -------
     array
-        ``logits.shape`` without ``axis``.
+        ``logits.shape`` without ``axis`` (0-d for ``axis=None``).
 
     Notes
     -----
@@ -171,7 +184,10 @@ def softmax_cross_entropy(logits: Any, labels: Any, axis: int | tuple[int, ...] 
     the row, even when its label is 0; optax's ``safe_softmax_cross_entropy`` agrees
     with this function).
     """
+    _require_arrays(logits=logits, labels=labels, **({} if where is None else {"where": where}))
     xp = array_namespace(logits, labels, where)
+    if axis is None:  # optax sums over every axis
+        axis = tuple(range(len(_checks.shape_of(logits))))
     where = _expand_where(xp, where, logits, axis)
     if where is not None:
         labels = xp.where(where, labels, 0.0)  # optax's sum skips unselected classes
@@ -215,6 +231,7 @@ def softmax_cross_entropy_with_integer_labels(
     labels in ``[-C, 0)``: label -1 reads the last class); a label on a masked class
     gives ``inf`` (optax: ``logsumexp(x[where]) - x_y``, finite).
     """
+    _require_arrays(logits=logits, labels=labels, **({} if where is None else {"where": where}))
     xp = array_namespace(logits, labels, where)
     where = _expand_where(xp, where, logits, axis)
     logits, (where,), ax = _class_axis(xp, logits, [where], axis)
@@ -248,4 +265,5 @@ def safe_softmax_cross_entropy(logits: Any, labels: Any) -> Any:
     Differences from optax (0.2.8): a row whose logits are all ``-inf`` gives 0 (optax:
     NaN when its labels are not all 0).
     """
+    _require_arrays(logits=logits, labels=labels)
     return _softmax_cross_entropy(logits, labels, axis=-1)

@@ -182,7 +182,9 @@ def binary_cross_entropy(
     _checks.require_array(input, "input")
     _checks.require_array(target, "target")
     check_same_shape(target, input, "target", "input", "torch.nn.functional.binary_cross_entropy")
-    inp = prepare(input, target, weight, xp=None, dtype=None, reduction=_ELEMENTWISE[red], name="input")
+    inp = prepare(
+        input, target, weight, xp=None, dtype=None, reduction=_ELEMENTWISE[red], name="input", names=("weight",)
+    )
     xp, p, shape, ct = inp.xp, inp.x, inp.shape, inp.compute
     w = prepare_weights(xp, weight, shape, ct)
     z = float_labels(xp, target, shape, ct, allow_int=True)

@@ -59,7 +59,7 @@ where=m)``                                                         (labels on un
 optax ``sigmoid_focal_loss(x, z, alpha=a, gamma=g)``               ``sigmoid_focal_loss(x, z, alpha=a, gamma=g)``
 =================================================================  ==============================================================================
 
-Natives known to be wrong (compare with :func:`closed_form` there, see DESIGN.md):
+Natives known to be wrong (compare with :func:`closed_form` there):
 torch's BCE-with-logits flushes small losses to 0 (``x=-30, z=0`` gives 0 in float32,
 not 9.36e-14); ``optax.softmax_cross_entropy`` and torch's probability ``cross_entropy``
 give NaN for a ``-inf`` logit with a zero label; TensorFlow's soft-label gradient is
@@ -314,19 +314,32 @@ def _sigmoid_focal_loss(x, z, *, gamma=2.0, alpha=None, weights=None, where=None
 
 
 def _softmax_focal_loss(
-    x, labels, *, axis=-1, gamma=2.0, alpha=None, ignore_index=None, weights=None, reduction="none", invalid="nan"
+    x, labels, *, axis=-1, gamma=2.0, alpha=None, ignore_index=None, weights=None, label_smoothing=0.0,
+    reduction="none", invalid="nan",
 ):
-    r"""``-α_y·(1-p_y)^γ·log p_y`` with ``1 - p_y = -expm1(log p_y)``."""
+    r"""``-α_y·(1-p_y)^γ·log p_y`` with ``1 - p_y = -expm1(log p_y)``; with label smoothing
+    ε, Keras' categorical focal form ``-Σ_c α_c·ỹ_c·(1-p_c)^γ·log p_c`` on the soft target
+    ``ỹ = (1-ε)·onehot(y) + ε·m/K`` over the K unmasked classes m."""
     (x,) = _classes_last(x, axis)
     C = x.shape[-1]
     safe, ignored, bad = _int_label_state(labels, C, ignore_index, invalid)
     logp, _ = _log_softmax_last(x)
-    logp_y = np.take_along_axis(logp, safe[..., None], axis=-1)[..., 0]
-    with np.errstate(invalid="ignore"):
-        loss = -logp_y * (-np.expm1(logp_y)) ** gamma if gamma else -logp_y
-    if alpha is not None:
-        a = alpha if np.ndim(alpha) == 0 else np.asarray(alpha)[safe]
-        loss = _mul0(a, loss)
+    if label_smoothing:
+        unmasked = x != -np.inf
+        K = np.sum(unmasked, axis=-1, keepdims=True)
+        q = (1.0 - label_smoothing) * np.eye(C)[safe] + label_smoothing * unmasked / np.maximum(K, 1)
+        if alpha is not None:
+            q = q * (alpha if np.ndim(alpha) == 0 else np.asarray(alpha))
+        with np.errstate(invalid="ignore"):
+            terms = -logp * (-np.expm1(logp)) ** gamma if gamma else -logp
+        loss = np.sum(_mul0(q, terms), axis=-1)
+    else:
+        logp_y = np.take_along_axis(logp, safe[..., None], axis=-1)[..., 0]
+        with np.errstate(invalid="ignore"):
+            loss = -logp_y * (-np.expm1(logp_y)) ** gamma if gamma else -logp_y
+        if alpha is not None:
+            a = alpha if np.ndim(alpha) == 0 else np.asarray(alpha)[safe]
+            loss = _mul0(a, loss)
     nonempty = np.any(x != -np.inf, axis=-1)
     loss = np.where(bad, np.nan, loss)
     loss = np.where(nonempty & ~ignored, loss, 0.0)
@@ -894,7 +907,7 @@ register(
 )
 
 # ==================================================================== TensorFlow natives
-# Registered by the TensorFlow work (issue 3): tf.nn.sigmoid_cross_entropy_with_logits,
+# The TensorFlow natives: tf.nn.sigmoid_cross_entropy_with_logits,
 # tf.nn.weighted_cross_entropy_with_logits, tf.nn.softmax_cross_entropy_with_logits,
 # tf.nn.sparse_softmax_cross_entropy_with_logits and the Keras 3 losses, each as
 # ``register(Native(key, "tensorflow", loss, fn, call, options=..., reductions=...))``
