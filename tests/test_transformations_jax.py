@@ -299,14 +299,24 @@ def test_the_compiled_cache_is_bounded(monkeypatch):
     from xbackend._lib import _compiled
 
     monkeypatch.setattr(_compiled, "_CACHE_SIZE", 4)  # 128 in use; 4 keeps the test fast
-    f = xb.compiled(lambda x, k: x * k)
+    traces: list = []
+
+    def fn(x, k):
+        traces.append(k)  # runs once per trace, i.e. per compiled specialisation
+        return x * k
+
+    f = xb.compiled(fn)
     x = jnp.ones(2)
     for k in range(7):
         f(x, k)
-    assert len(f._cache) == 4
-    f(x, 3)  # a hit moves to the end (least recently used is dropped first)
-    f(x, 7)
-    assert [key[1][1][1] for key in f._cache] == [5, 6, 3, 7]
+    assert len(f._cache) == 4  # 3, 4, 5, 6
+    traces.clear()
+    f(x, 3)  # a hit: moves to the most recent end
+    f(x, 7)  # a miss: the least recently used (4) is dropped
+    f(x, 3)
+    assert traces == [7] and len(f._cache) == 4
+    f(x, 4)
+    assert traces == [7, 4]
 
 
 def test_python_options_are_range_checked_arrays_only_under_invalid_raise():
