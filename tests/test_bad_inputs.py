@@ -296,9 +296,18 @@ def test_label_smoothing_outside_0_1_is_a_valueerror_naming_the_value(backend, f
 
 
 @pytest.mark.parametrize("fam", fams("sigmoid_cross_entropy", "sparse_softmax_cross_entropy"), ids=ids)
-def test_label_smoothing_given_as_an_array_is_a_typeerror(backend, fam):
-    with pytest.raises(TypeError, match=r"label_smoothing must be a Python number in \[0, 1\]"):
-        call(backend, fam, label_smoothing=floats(backend, 0.1))
+def test_label_smoothing_given_as_a_0d_array_is_the_number(backend, fam):
+    # float options may be 0-d arrays (a traced schedule under jax.jit); not range-checked
+    # unless they are host data, see xbackend._lib._checks
+    got = call(backend, fam, label_smoothing=floats(backend, 0.1))
+    want = call(backend, fam, label_smoothing=0.1)
+    np.testing.assert_allclose(materialise(backend, got), materialise(backend, want), rtol=1e-12)
+
+
+@pytest.mark.parametrize("fam", fams("sigmoid_cross_entropy", "sparse_softmax_cross_entropy"), ids=ids)
+def test_label_smoothing_given_as_a_1d_array_is_a_valueerror(backend, fam):
+    with pytest.raises(ValueError, match=r"label_smoothing must be a number in \[0, 1\] or a 0-d array"):
+        call(backend, fam, label_smoothing=floats(backend, [0.1]))
 
 
 @pytest.mark.parametrize("value", [0.0, 0.5, 0.7, -1e-3])
@@ -366,7 +375,9 @@ def test_integer_result_dtype_is_a_typeerror(backend, fam):
 
 
 def _other_framework_array(backend: Backend, a: np.ndarray) -> Any:
-    if backend.framework != "numpy":
+    # NumPy inputs next to other logits are converted (tests/test_mixed_inputs.py), except
+    # on array-api-strict: a second non-NumPy framework is the error case elsewhere
+    if backend.framework == "array_api_strict":
         return a
     import array_api_strict as xs
 

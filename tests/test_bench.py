@@ -204,3 +204,17 @@ def test_bench_output_names_no_internal_references(tmp_path):
             for n, line in enumerate(p.read_text().splitlines(), 1)
             if re.search(r"\bissues?\s*#?\d", line, re.I)]  # fmt: skip
     assert hits == []
+
+
+def test_recompile_jax_counts_compilations_of_xbackend_and_optax_in_one_run():
+    pytest.importorskip("jax")
+    pytest.importorskip("optax")
+    from xbackend._cli import _bench
+
+    rows = _bench._recompile_jax(sizes=(4, 8, 12), classes=8)
+    by = {(r["mode"], r["impl"]): r for r in rows}
+    assert set(by) == {(m, i) for m in ("jit", "eager") for i in ("xbackend", "optax")}
+    # under the user's jax.jit each new batch size is one compile, for both
+    assert by["jit", "xbackend"]["compiles"] == by["jit", "optax"]["compiles"] == 3
+    assert all(r["total_s"] > 0 for r in rows)
+    assert "| jit | xbackend | 3 | 3 |" in _bench._recompile_markdown(rows)

@@ -27,6 +27,8 @@ import numpy as np
 
 __all__ = ["Backend", "Functional", "KernelNamespace"]
 
+_NUMPY = (np.ndarray, np.generic)
+
 
 class KernelNamespace:
     """An Array API namespace with the kernels' in-place helpers added.
@@ -139,6 +141,9 @@ class Backend:
     reorders_blocks = False
     #: setitem converts dtypes (``out[i] = block`` casts ``block``)
     setitem_converts = False
+    #: NumPy labels, weights and options next to this framework's logits are converted
+    #: (see :meth:`convert_inputs`); False for NumPy itself and array-api-strict
+    converts_numpy = True
 
     def __init__(self, xp: ModuleType) -> None:
         self.xp = xp
@@ -149,8 +154,48 @@ class Backend:
 
     # ----------------------------------------------------------------- calls
     def call(self, fn: Callable[..., Any], args: tuple, kwargs: dict[str, Any]) -> Any:
-        """Run the public function ``fn`` (the framework may wrap the call)."""
+        """Run the public function ``fn`` (the framework may wrap the call). Overrides
+        call :meth:`convert_inputs` first."""
+        args, kwargs = self.convert_inputs(args, kwargs)
         return fn(*args, **kwargs)
+
+    def convert_inputs(self, args: tuple, kwargs: dict[str, Any]) -> tuple[tuple, dict[str, Any]]:
+        """The mixed-input rule: the logits (``args[0]``) decide the framework and the
+        device. NumPy arrays among the other arguments (labels, ``weights``,
+        ``class_weights``, ``where``, an array ``alpha`` or ``pos_weight``) become arrays
+        of the logits' framework on the logits' device, as ``jnp.asarray``,
+        ``torch.as_tensor`` or ``tf.convert_to_tensor`` would make them; a NumPy scalar
+        given for a number option (``label_smoothing``, ``gamma``, ...) becomes a Python
+        number (and is range-checked like one). Python lists are left alone (the
+        function's checks name them), and so are arrays of any other framework (a
+        :class:`TypeError` naming both types follows).
+        """
+        if not self.converts_numpy or not args:
+            return args, kwargs
+        for a in args[1:]:  # loops, not any(...): no generator frames on the hot path
+            if isinstance(a, _NUMPY):
+                break
+        else:
+            for a in kwargs.values():
+                if isinstance(a, _NUMPY):
+                    break
+            else:
+                return args, kwargs
+        like = args[0]
+        args = (like,) + tuple(self.asarray_like(a, like) if isinstance(a, _NUMPY) else a for a in args[1:])
+        if kwargs:
+            from xbackend._lib._checks import SCALAR_OPTIONS
+
+            kwargs = {
+                k: (v.item() if isinstance(v, np.generic) and k in SCALAR_OPTIONS else self.asarray_like(v, like))
+                if isinstance(v, (np.ndarray, np.generic)) else v
+                for k, v in kwargs.items()
+            }  # fmt: skip
+        return args, kwargs
+
+    def asarray_like(self, v: Any, like: Any) -> Any:
+        """NumPy ``v`` as an array of ``like``'s framework on ``like``'s device."""
+        return self.xp.asarray(v, device=self.device(like))
 
     # ----------------------------------------------------------------- kernels
     def kernel_namespace(self, x: Any) -> KernelNamespace:

@@ -100,6 +100,9 @@ class TensorFlowBackend(Backend):
     def apply_kernel(self, kernel: Any, x: Any, y: Any, arrays: tuple, static: Any) -> Any:
         return _apply(self.functional, kernel, x, y, arrays, static)
 
+    def asarray_like(self, v: Any, like: Any) -> Any:
+        return tf.convert_to_tensor(v)
+
     def stop_gradient(self, x: Any) -> Any:
         return tf.stop_gradient(x)
 

@@ -135,6 +135,9 @@ class TorchBackend(Backend):
                 return kernel.forward(self.kernel_namespace(x), x, y, arrays, static)[0]
         return _KernelFunction.apply(self, kernel, static, x, y, *arrays)
 
+    def asarray_like(self, v: Any, like: Any) -> Any:
+        return torch.as_tensor(v, device=like.device)
+
     def stop_gradient(self, x: Any) -> Any:
         return x.detach()
 

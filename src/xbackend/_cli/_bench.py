@@ -97,6 +97,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None, metavar="DIR",
                         help="write bench-<device>-<date>.json and .md into DIR (default: write nothing, print only)")
     parser.add_argument("--tag", default=None, help="file name stem (default bench-<device>-<date>)")
+    parser.add_argument("--recompile-jax", action="store_true",
+                        help="only: compilations and total time of a loop over 16 batch sizes, xbackend vs optax")
 
 
 @dataclass
@@ -586,6 +588,9 @@ def run(args: argparse.Namespace) -> int:
     except BenchArgumentError as exc:
         print(f"xbackend bench: error: {exc}", file=sys.stderr, flush=True)
         return 2
+    if getattr(args, "recompile_jax", False):
+        print(_recompile_markdown(_recompile_jax()))
+        return 0
     if args.quick:
         args.repeats, args.warmup = min(args.repeats, QUICK_REPEATS), min(args.warmup, 1)
     limit = args.time_limit if args.time_limit is not None else (200.0 if args.device == "cuda" else None)
@@ -694,6 +699,61 @@ def _measure(cell: Cell, impl: Any, x: Any, y: Any, modes: list[str], args: argp
     elif isinstance(impl, _Jax) and "compiled" in modes:
         cell.memory_x = impl.memory_compiled(cell.loss, cell.pass_, x, y)
         cell.memory_how = "XLA temp buffers of the compiled function"
+
+
+# ------------------------------------------------------------------ recompilation (JAX)
+
+
+def _recompile_jax(sizes: tuple[int, ...] = tuple(range(8, 136, 8)), classes: int = 1000) -> list[dict]:
+    """Compilations and total wall time of one loop over ``sizes`` (16 batch sizes) of
+    ``sparse_softmax_cross_entropy`` (``reduction="mean"``, value and gradient), xbackend
+    against optax in the same run: under the user's ``jax.jit`` and eagerly. Compilations
+    are counted with ``jax.monitoring``'s backend-compile event."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    import optax
+
+    import xbackend as xb
+
+    events: list[str] = []
+
+    def listener(event: str, duration: float, **kwargs: Any) -> None:
+        if event == "/jax/core/compile/backend_compile_duration":
+            events.append(event)
+
+    def xb_loss(x, y):
+        return xb.sparse_softmax_cross_entropy(x, y, reduction="mean")
+
+    def optax_loss(x, y):
+        return optax.softmax_cross_entropy_with_integer_labels(x, y).mean()
+
+    rng = np.random.default_rng(0)
+    data = [(jnp.asarray(rng.normal(size=(n, classes)), jnp.float32), jnp.asarray(rng.integers(0, classes, n)))
+            for n in sizes]  # fmt: skip
+    rows = []
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        for mode in ("jit", "eager"):
+            for impl, f in (("xbackend", xb_loss), ("optax", optax_loss)):
+                step = jax.value_and_grad(f)
+                step = jax.jit(step) if mode == "jit" else step
+                events.clear()
+                t0 = time.perf_counter()
+                for x, y in data:
+                    jax.block_until_ready(step(x, y))
+                rows.append({"mode": mode, "impl": impl, "sizes": len(sizes), "compiles": len(events),
+                             "total_s": time.perf_counter() - t0})  # fmt: skip
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+    return rows
+
+
+def _recompile_markdown(rows: list[dict]) -> str:
+    lines = ["| mode | implementation | batch sizes | compilations | total (s) |", "|---|---|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['mode']} | {r['impl']} | {r['sizes']} | {r['compiles']} | {r['total_s']:.2f} |")
+    return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------- reports

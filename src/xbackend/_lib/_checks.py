@@ -6,6 +6,15 @@ a device, computes a Dask graph or breaks ``jax.jit``. Values that have no meani
 (out-of-range labels, probabilities outside [0, 1], negative weight arrays) follow the
 ``invalid`` policy instead: NaN where they apply, or -- asked for with
 ``invalid="raise"`` -- a check on the arrays' device (:func:`xbackend._lib._labels.raise_if`).
+
+Float options (``label_smoothing``, ``z_loss``, ``gamma``, ``alpha``, ``pos_weight``,
+``eps``) may be Python numbers, 0-d arrays or traced values (a schedule inside
+``jax.jit``). Python numbers are range-checked at call time; array values are not (that
+would read them back from the device, or fail on a tracer), except under
+``invalid="raise"`` when they are concrete. :data:`FLOAT_OPTIONS` lists each public
+function's float options with the check of a Python number, so that a backend can check
+and then trace them (eager JAX passes them to its compiled program as arrays: a new
+value never recompiles).
 """
 
 from __future__ import annotations
@@ -68,13 +77,23 @@ def normalize_axis(axis: Any, ndim: int, name: str = "axis", target: str = "logi
     return int(axis) % ndim
 
 
-def shape_of(x: Any) -> tuple[Any, ...]:
-    """``x.shape`` as a tuple; sizes stay what the framework gives (ints, ``None`` for
-    sizes a TensorFlow graph does not know, symbolic sizes under a compiler)."""
+def shape_of(x: Any, name: str = "an input") -> tuple[Any, ...]:
+    """``x.shape`` as a tuple: ints, ``None`` for sizes not known now (a TensorFlow graph's
+    ``None``, and Dask's NaN for chunks of unknown size, e.g. after a boolean filter), and
+    symbolic sizes under ``jax.export``. An unknown *rank* (``tf.TensorSpec(shape=None)``)
+    raises :class:`ValueError` naming ``name``."""
     s = x.shape
-    if isinstance(s, tuple):
-        return tuple(s)
-    return tuple(s.as_list()) if hasattr(s, "as_list") else tuple(s)
+    if not isinstance(s, tuple):
+        if getattr(s, "rank", 0) is None:
+            raise ValueError(
+                f"{name} has an unknown number of dimensions (a TensorSpec with shape=None); "
+                "give the input signature a rank, e.g. tf.TensorSpec(shape=[None, None])"
+            )
+        s = tuple(s.as_list()) if hasattr(s, "as_list") else tuple(s)
+    for d in s:
+        if d != d:  # NaN: Dask chunks of unknown size
+            return tuple(None if d != d else d for d in s)
+    return tuple(s)
 
 
 def broadcast_shapes(a: tuple, b: tuple, name_a: str, name_b: str) -> tuple:
@@ -118,9 +137,38 @@ def number_option(value: Any, name: str, check: Any) -> float:
     return 0.0 if type(value) is float and value == 0.0 else check(value, name)
 
 
+def is_array_option(value: Any) -> bool:
+    """True for an array (or tracer) option value -- it has a ``shape`` and a ``dtype`` --
+    other than a NumPy one (host data: checked like a Python number)."""
+    return (
+        hasattr(value, "shape") and hasattr(value, "dtype")
+        and not isinstance(value, (type, np.generic, np.ndarray))
+    )  # fmt: skip
+
+
+def array_option(value: Any, name: str, what: str) -> Any:
+    """A 0-d array option, returned unchecked (no host sync); other shapes raise."""
+    shape = shape_of(value, name)
+    if shape != ():
+        raise ValueError(f"{name} must be a number {what} or a 0-d array, got an array of shape {shape}")
+    return value
+
+
+def _host_number(value: Any, name: str, what: str) -> Any:
+    """A NumPy 0-d array as its scalar (checked like a Python number)."""
+    if isinstance(value, np.ndarray):
+        if value.shape != ():
+            raise ValueError(f"{name} must be a number {what} or a 0-d array, got an array of shape {value.shape}")
+        return value[()]
+    return value
+
+
 def check_fraction(value: Any, name: str) -> float:
+    if is_array_option(value):
+        return array_option(value, name, "in [0, 1]")
+    value = _host_number(value, name, "in [0, 1]")
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise TypeError(f"{name} must be a Python number in [0, 1], got {type(value).__name__}")
+        raise TypeError(f"{name} must be a Python number in [0, 1] or a 0-d array, got {type(value).__name__}")
     v = float(value)
     if not 0.0 <= v <= 1.0:  # also rejects NaN
         raise ValueError(f"{name} must be in [0, 1], got {value!r}")
@@ -128,8 +176,11 @@ def check_fraction(value: Any, name: str) -> float:
 
 
 def check_nonnegative_number(value: Any, name: str) -> float:
+    if is_array_option(value):
+        return array_option(value, name, ">= 0")
+    value = _host_number(value, name, ">= 0")
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise TypeError(f"{name} must be a Python number >= 0, got {type(value).__name__}")
+        raise TypeError(f"{name} must be a Python number >= 0 or a 0-d array, got {type(value).__name__}")
     v = float(value)
     if not v >= 0.0 or math.isinf(v):
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
@@ -147,3 +198,42 @@ def check_nonnegative_values(x: Any, name: str) -> None:
         a = np.asarray(x)
         if a.size and np.any(a < 0):
             raise ValueError(f"{name} must be >= 0, got a negative value {a[a < 0].flat[0].item()!r}")
+
+
+def check_eps(value: Any, name: str = "eps") -> float:
+    """The clip bound of the probability losses: a number in ``(0, 0.5)`` or a 0-d array."""
+    if is_array_option(value):
+        return array_option(value, name, "in (0, 0.5)")
+    value = _host_number(value, name, "in (0, 0.5)")
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise TypeError(f"{name} must be a Python float in (0, 0.5) or a 0-d array, got {type(value).__name__}")
+    if not 0.0 < value < 0.5:
+        raise ValueError(f"{name} must be in (0, 0.5), got {value!r}")
+    return float(value)
+
+
+def check_pos_weight_number(value: Any, name: str = "pos_weight") -> float:
+    """A Python ``pos_weight``: a number >= 0 (``inf`` allowed: only positives count)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise TypeError(f"{name} must be a number >= 0 or an array, got {type(value).__name__}")
+    if value < 0:  # as check_nonnegative_values (NaN passes: a NaN loss follows)
+        raise ValueError(f"{name} must be >= 0, got a negative value {value!r}")
+    return float(value)
+
+
+#: each public function's float options and the check of a Python-number value (the
+#: backends that trace such options -- eager JAX -- run these checks first)
+FLOAT_OPTIONS: dict[str, dict[str, Any]] = {
+    "sigmoid_cross_entropy": {"label_smoothing": check_fraction, "pos_weight": check_pos_weight_number},
+    "sigmoid_focal_loss": {"gamma": check_nonnegative_number, "alpha": check_fraction},
+    "binary_cross_entropy": {"eps": check_eps},
+    "softmax_cross_entropy": {"label_smoothing": check_fraction, "z_loss": check_nonnegative_number},
+    "sparse_softmax_cross_entropy": {"label_smoothing": check_fraction, "z_loss": check_nonnegative_number},
+    "softmax_focal_loss": {
+        "gamma": check_nonnegative_number, "alpha": check_nonnegative_number, "label_smoothing": check_fraction,
+    },
+    "categorical_cross_entropy": {"eps": check_eps},
+}
+
+#: keyword options that take a number: a NumPy scalar there is a number, not an array
+SCALAR_OPTIONS = frozenset(k for opts in FLOAT_OPTIONS.values() for k in opts)

@@ -65,8 +65,12 @@ def plan(xp: ModuleType, x: Any, axis: int, ct: Any, chunk_size: Any) -> int | N
         raise TypeError(f"chunk_size must be None, 'auto' or a positive int, got {chunk_size!r}")
     if chunk_size != "auto" and chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive number of rows, got {chunk_size}")
-    if None in shape:
-        return None  # sizes unknown at trace time: leave blocking to the compiler
+    try:
+        known = isinstance(math.prod(shape), int)  # not None, NaN or symbolic sizes
+    except TypeError:
+        known = False
+    if not known:
+        return None  # sizes unknown at trace time (or lazily): leave blocking to the compiler
     n_classes = shape[axis]
     rows = math.prod(shape) // n_classes if n_classes else 0
     if rows == 0:

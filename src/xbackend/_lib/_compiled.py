@@ -47,12 +47,16 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any
 
 from xbackend._backends import array_namespace, backend
 
 __all__ = ["compiled", "Compiled"]
+
+#: compiled specialisations kept per :class:`Compiled` (least recently used dropped)
+_CACHE_SIZE = 128
 
 
 def _is_array(v: Any) -> bool:
@@ -81,7 +85,8 @@ class Compiled:
                  mode: str | None = None, jit_compile: bool = True) -> None:  # fmt: skip
         self.fn = fn
         self.options = {"fullgraph": fullgraph, "dynamic": dynamic, "mode": mode, "jit_compile": jit_compile}
-        self._cache: dict[Hashable, Callable[..., Any]] = {}
+        # bounded LRU: a long run over many static values keeps the 128 latest programs
+        self._cache: OrderedDict[Hashable, Callable[..., Any]] = OrderedDict()
         self._lock = threading.Lock()
         functools.update_wrapper(self, fn)
 
@@ -110,6 +115,13 @@ class Compiled:
                 run = self._cache.get(key)
                 if run is None:
                     run = self._cache[key] = self._build(be, pos, dict(kw_static), kw_arrays)
+                    while len(self._cache) > _CACHE_SIZE:
+                        self._cache.popitem(last=False)
+        else:
+            try:
+                self._cache.move_to_end(key)
+            except KeyError:  # evicted by another thread meanwhile
+                pass
         traced = [a for a in args if _is_array(a)] + [kwargs[k] for k in kw_arrays]
         return run(*traced)
 

@@ -87,7 +87,7 @@ def prepare(
         out = dtype = be.canonical_dtype(out_dtype(xp, first.dtype, dtype))
     ct = compute_dtype(xp, first.dtype, dtype)
     x = cast(xp, first, ct) if cast_first else first
-    return Inputs(xp, x, ct, out, _checks.shape_of(first), be)
+    return Inputs(xp, x, ct, out, _checks.shape_of(first, name), be)
 
 
 def apply_where(xp: ModuleType, x: Any, where: Any, shape: tuple) -> Any:
@@ -102,7 +102,7 @@ def check_mask(xp: ModuleType, where: Any, shape: tuple, target: str) -> None:
     _checks.require_array(where, "where")
     if not xp.isdtype(where.dtype, "bool"):
         raise TypeError(f"where must be a boolean array, got dtype {where.dtype}")
-    _checks.check_broadcasts_to(_checks.shape_of(where), shape, "where", target)
+    _checks.check_broadcasts_to(_checks.shape_of(where, "where"), shape, "where", target)
 
 
 def float_labels(
@@ -117,11 +117,20 @@ def float_labels(
             )
         if not xp.isdtype(labels.dtype, ("bool", "integral")):
             raise TypeError(f"labels must be real (float, bool or 0/1 integers), got dtype {labels.dtype}")
-    lshape = _checks.shape_of(labels)
+    lshape = _checks.shape_of(labels, "labels")
     _checks.check_broadcasts_to(lshape, shape, "labels", target)
     y = cast(xp, labels, dtype)
     if lshape != shape:
-        y = xp.broadcast_to(y, tuple(shape))
+        try:
+            y = xp.broadcast_to(y, tuple(shape))
+        except (ValueError, TypeError):
+            if None not in shape:
+                raise
+            raise ValueError(
+                f"labels with shape {lshape} must be broadcast to {target} shape {shape}, "
+                "whose sizes are not known now: give labels the full shape, or (Dask chunks "
+                "of unknown size, e.g. after a boolean filter) call compute_chunk_sizes() first"
+            ) from None
     return y
 
 
@@ -130,7 +139,7 @@ def class_vector(xp: ModuleType, v: Any, n_classes: Any, name: str, dtype: Any) 
     if v is None:
         return None
     _checks.require_array(v, name)
-    shape = _checks.shape_of(v)
+    shape = _checks.shape_of(v, name)
     if len(shape) != 1 or (n_classes is not None and shape[0] not in (n_classes, None)):
         raise ValueError(f"{name} must have shape ({n_classes},) (one value per class), got shape {shape}")
     if not xp.isdtype(v.dtype, ("real floating", "integral")):
@@ -153,6 +162,15 @@ def _described(name: str, what: str, kind: str) -> Callable[[Any, tuple, int, st
     return describe
 
 
+def _clip(xp: ModuleType, p: Any, e: Any) -> Any:
+    """``clip(p, e, 1 - e)``; on Dask chunks of unknown size (whose ``clip`` needs the
+    sizes) the same values with two ``where``."""
+    for d in p.shape:
+        if d != d:  # NaN size
+            return xp.where(p < e, e, xp.where(p > 1.0 - e, 1.0 - e, p))
+    return xp.clip(p, e, 1.0 - e)
+
+
 def probabilities(xp: ModuleType, p: Any, e: float, invalid: str, name: str = "probs") -> Any:
     """``clip(p, e, 1 - e)`` for probabilities in [0, 1]; outside it (``1.5``, ``-0.5``,
     ``±inf``: logits passed by mistake) NaN in the value and the gradient under
@@ -160,11 +178,11 @@ def probabilities(xp: ModuleType, p: Any, e: float, invalid: str, name: str = "p
     stays NaN (value and gradient)."""
     if invalid == "raise":
         p = raise_if(xp, p, _out_of_unit, _described(name, "probabilities in [0, 1]", "bad value(s)"), name, "probability")
-        return xp.where(p == p, xp.clip(p, e, 1.0 - e), p)
+        return xp.where(p == p, _clip(xp, p, e), p)
     # p·NaN outside [0, 1] (0 elsewhere) is added rather than selected: its derivative is
     # the NaN itself, where a where/clip would pass a zero gradient
     nan_out = xp.where(_out_of_unit(p), xp.nan, xp.zeros_like(p))
-    return xp.where(p == p, xp.clip(p, e, 1.0 - e), p) + p * nan_out
+    return xp.where(p == p, _clip(xp, p, e), p) + p * nan_out
 
 
 def nonnegative(xp: ModuleType, v: Any, name: str, invalid: str, *, to_nan: bool = True) -> Any:
@@ -181,3 +199,21 @@ def nonnegative(xp: ModuleType, v: Any, name: str, invalid: str, *, to_nan: bool
 
 def row_shape(shape: tuple, axis: int) -> tuple:
     return shape[:axis] + shape[axis + 1 :]
+
+
+def float_option(inp: Inputs, value: Any, name: str, check: Any, *, invalid: str = "nan") -> Any:
+    """A float option (``label_smoothing``, ``gamma``, ...): a Python number, checked by
+    ``check``, comes back as a Python float; a 0-d array (a tracer under ``jax.jit``)
+    comes back unchecked in the compute dtype -- its range is checked only under
+    ``invalid="raise"`` and only when its value is concrete (no trace, no lazy graph).
+    """
+    v = check(value, name)
+    if isinstance(v, float):
+        return v
+    try:
+        array_namespace(inp.x, v)
+    except TypeError as exc:
+        raise TypeError(f"{name}: {exc}") from None
+    if invalid == "raise" and not inp.be.lazy and not inp.be.is_traced(v):
+        check(float(inp.be.to_host(v)), name)
+    return cast(inp.xp, v, inp.compute)

@@ -15,7 +15,11 @@ Kernel protocol (all methods are pure functions of their arguments)::
 Array API namespace plus in-place helpers whose policy the backend chose for this call.
 ``x`` is in the compute dtype (float32 for float16/bfloat16 inputs), with masked
 classes already set to ``-inf``; ``arrays`` are constants (never differentiated);
-``st`` is a hashable tuple of Python values. ``residuals=None`` means "recompute from
+``st`` is a tuple of options. A float option there (``label_smoothing``, ``z_loss``,
+``gamma``) is a Python float -- 0.0 turns its branch off -- or an array (a 0-d tensor, a
+traced schedule under ``jax.jit``): an array can be neither hashed nor branched on, so
+``type(v) is not float or v`` is the kernels' test "this option is on", and the
+formulas give the value of 0 at an array 0. ``residuals=None`` means "recompute from
 x" (used under double backward so that the result stays differentiable).
 
 Memory: row-wise kernels save only the logits (the caller's own array) and O(rows)
@@ -231,6 +235,16 @@ def fix_dominant(xp: ModuleType, G: Any, x: Any, m: Any, lse_s: Any, d: Any, c: 
     return xp.set_at_(G, d, v, axis, lambda: onehot_mask(xp, x, d, axis))
 
 
+def z_term(xp: ModuleType, z: Any, lse: Any) -> Any:
+    """``z·lse²``, 0 where an array ``z`` is 0 (also on ``+inf`` rows: not ``0·inf``)."""
+    return z * lse * lse if isinstance(z, (int, float)) else mul0(lse * lse, z, xp)
+
+
+def z_coef(xp: ModuleType, z: Any, lse: Any) -> Any:
+    """``2·z·lse``, the derivative of :func:`z_term` (0 where an array ``z`` is 0)."""
+    return 2.0 * z * lse if isinstance(z, (int, float)) else mul0(2.0 * lse, z, xp)
+
+
 def smoothed(xp: ModuleType, y: Any, x: Any, eps: float, axis: int) -> Any:
     """Soft labels with label smoothing: ``(1-ε)·y + ε·m/K`` over the K unmasked classes
     ``m`` of each row (``x != -inf``); a fully masked row gets ``(1-ε)·y``."""
@@ -276,7 +290,8 @@ def take_class(xp: ModuleType, table: Any, x: Any, idx: Any, axis: int) -> Any:
             shape = tuple(-1 if d is None else d for d in shape)
         flat = xp.reshape(idx, (-1,))
         return xp.reshape(xp.take(table, flat, axis=0), shape)
-    return gather(xp, xp.broadcast_to(along(xp, table, axis, x.ndim), x.shape), idx, axis)
+    # a chunk-local masked sum, like gather's (where broadcasts: no sizes needed)
+    return xp.sum(xp.where(onehot_mask(xp, x, idx, axis), along(xp, table, axis, x.ndim), 0.0), axis=axis, keepdims=True)
 
 
 def mul0(a: Any, b: Any, xp: ModuleType) -> Any:
@@ -337,7 +352,7 @@ def _effective_labels(xp, x, y, arrays, st):
     """``q = w·ỹ``: the caller's soft labels ``y``, smoothed over the unmasked classes and
     times the class weights (``arrays = (class_weights,)``, or ``()``/``(None,)``); NaN
     where a non-zero label meets a negative class weight (that row's loss is NaN)."""
-    q = smoothed(xp, y, x, st.label_smoothing, st.axis) if st.label_smoothing else y
+    q = smoothed(xp, y, x, st.label_smoothing, st.axis) if (type(st.label_smoothing) is not float or st.label_smoothing) else y
     cw = arrays[0] if arrays else None
     if cw is None:
         return q
@@ -376,8 +391,8 @@ class SoftmaxXent(_RowKernel):
             qx = xp.sum(mul0(xs, q, xp), axis=ax, keepdims=True)
         raw = sum_q * lse_s - qx
         lse = m + lse_s
-        if st.z_loss:
-            raw = raw + st.z_loss * lse * lse
+        if type(st.z_loss) is not float or st.z_loss:
+            raw = raw + z_term(xp, st.z_loss, lse)
         k = xp.astype(nonempty, x.dtype)
         loss = xp.where(nonempty, raw, 0.0)
         return xp.squeeze(loss, axis=ax), (m, lse_s, k, sum_q, d)
@@ -391,7 +406,7 @@ class SoftmaxXent(_RowKernel):
         m, lse_s, k, sum_q, d = self._res(xp, x, y, arrays, st, res)
         q = _effective_labels(xp, x, y, arrays, st)
         k = k * expand_g(xp, g, st.axis)
-        coef = sum_q + 2.0 * st.z_loss * (m + lse_s) if st.z_loss else sum_q
+        coef = sum_q + z_coef(xp, st.z_loss, m + lse_s) if (type(st.z_loss) is not float or st.z_loss) else sum_q
         kc = k * coef
         G = xp.imul(softmax_fresh(xp, x, m, lse_s), kc)
         G = xp.isub_mul(G, q, k)
@@ -400,7 +415,7 @@ class SoftmaxXent(_RowKernel):
     def grad_y(self, xp, x, y, arrays, st, res, g):
         m, lse_s, k = self._res(xp, x, y, arrays, st, res)[:3]
         k = k * expand_g(xp, g, st.axis)
-        if st.label_smoothing:  # dỹ/dy = 1 − ε
+        if type(st.label_smoothing) is not float or st.label_smoothing:  # dỹ/dy = 1 − ε
             k = k * (1.0 - st.label_smoothing)
         # -log p = lse_s - (x - m), and 0 on masked classes (their labels carry no
         # gradient upstream): k·(lse_s − xs) computed as (xs − lse_s)·(−k)
@@ -443,7 +458,7 @@ class SparseSoftmaxXent(_RowKernel):
         yk = xp.expand_dims(y, axis=ax)
         a = 1.0 - st.label_smoothing if cw is None else _label_mass(xp, cw, x, yk, st)
         x_y = shifted(xp, gather(xp, x, yk, ax), m)  # O(rows)
-        if eps:
+        if type(eps) is not float or eps:
             xs = shifted_fresh(xp, x, m)
             unmasked = xs != -xp.inf
             K = xp.sum(xp.astype(unmasked, x.dtype), axis=ax, keepdims=True)
@@ -468,8 +483,8 @@ class SparseSoftmaxXent(_RowKernel):
             sum_q = a + xp.zeros_like(lse_s)  # a row array even when `a` is a number
             raw = _times_mass(xp, lse_s - x_y, a)
         lse = m + lse_s
-        if st.z_loss:
-            raw = raw + st.z_loss * lse * lse
+        if type(st.z_loss) is not float or st.z_loss:
+            raw = raw + z_term(xp, st.z_loss, lse)
         k = _row_factor(xp, keep, nonempty, x.dtype, ax)
         loss = xp.where(k == 0, 0.0, k * raw)
         return xp.squeeze(loss, axis=ax), (m, lse_s, k, sum_q, b, d)
@@ -484,7 +499,7 @@ class SparseSoftmaxXent(_RowKernel):
         a = 1.0 - st.label_smoothing if cw is None else _label_mass(xp, cw, x, yk, st)
         if g is not None:
             k = k * xp.expand_dims(g, axis=ax)
-        coef = sum_q + 2.0 * st.z_loss * (m + lse_s) if st.z_loss else sum_q
+        coef = sum_q + z_coef(xp, st.z_loss, m + lse_s) if (type(st.z_loss) is not float or st.z_loss) else sum_q
         kc = k * coef
         G = xp.imul(softmax_fresh(xp, x, m, lse_s), kc)
         G = xp.sub_at_(G, yk, k * a, ax, lambda: onehot_mask(xp, x, yk, ax))
@@ -527,7 +542,7 @@ class SigmoidStatic(NamedTuple):
 
 def _smooth(z: Any, st: Any) -> Any:
     eps = st.label_smoothing
-    return z if not eps else (1.0 - eps) * z + eps / 2.0
+    return (1.0 - eps) * z + eps / 2.0 if (type(eps) is not float or eps) else z
 
 
 class SigmoidXent(_ElementKernel):
@@ -609,7 +624,7 @@ class SigmoidXent(_ElementKernel):
         else:
             t = xp.log1p(xp.exp(-xp.abs(x)))
             G = pw * (xp.maximum(-x, 0.0) + t) - (xp.maximum(x, 0.0) + t)
-        if st.label_smoothing:  # d z̃ / d z = 1 − ε
+        if type(st.label_smoothing) is not float or st.label_smoothing:  # d z̃ / d z = 1 − ε
             G = G * (1.0 - st.label_smoothing)
         if mask is not None:
             G = xp.where(mask, G, 0.0)
@@ -634,7 +649,7 @@ class SigmoidFocal(_ElementKernel):
         p1, p0, t = stable_sigmoids(xp, x)
         ce = bce_terms(xp, x, z, z, t)
         u = z * p0 + (1.0 - z) * p1
-        mod = u**st.gamma if st.gamma else None
+        mod = u**st.gamma if (type(st.gamma) is not float or st.gamma) else None
         at = None if st.alpha is None else st.alpha * z + (1.0 - st.alpha) * (1.0 - z)
         return p1, p0, ce, u, mod, at
 
@@ -655,7 +670,7 @@ class SigmoidFocal(_ElementKernel):
         (mask,) = arrays
         p1, p0, ce, u, mod, at = self._parts(xp, x, z, st)
         G = (1.0 - z) * p1 - z * p0
-        if st.gamma:
+        if type(st.gamma) is not float or st.gamma:
             G = G + st.gamma * (1.0 - 2.0 * z) * mul0(self._ratio(xp, ce, u), p1 * p0, xp)
             G = mod * G
         if at is not None:
@@ -667,7 +682,7 @@ class SigmoidFocal(_ElementKernel):
     def grad_y(self, xp, x, z, arrays, st, res, g):
         (mask,) = arrays
         p1, p0, ce, u, mod, at = self._parts(xp, x, z, st)
-        if st.gamma:
+        if type(st.gamma) is not float or st.gamma:
             G = mul0(-x, mod, xp) + st.gamma * mul0(self._ratio(xp, ce, u) * mod, p0 - p1, xp)
             val = ce * mod
         else:
@@ -708,7 +723,7 @@ class SoftmaxFocal(_RowKernel):
         lse_s = log1p_rest_of(xp, xs, d, nonempty, ax)
         yk = xp.expand_dims(y, axis=ax)
         logp = xp.minimum(gather(xp, xs, yk, ax) - lse_s, 0.0)
-        raw = -logp if not st.gamma else (-xp.expm1(logp)) ** st.gamma * (-logp)
+        raw = (-xp.expm1(logp)) ** st.gamma * (-logp) if (type(st.gamma) is not float or st.gamma) else -logp
         a = self._alpha(xp, av, x, yk, st)
         if isinstance(a, float):
             raw = raw * a if a else xp.zeros_like(raw)
@@ -726,7 +741,7 @@ class SoftmaxFocal(_RowKernel):
         m, lse_s, k, d = res
         yk = xp.expand_dims(y, axis=ax)
         logp = xp.minimum(gather(xp, shifted(xp, x, m), yk, ax) - lse_s, 0.0)
-        if st.gamma:
+        if type(st.gamma) is not float or st.gamma:
             u = -xp.expm1(logp)
             r = xp.where(u > 0, logp / xp.where(u > 0, u, 1.0), -1.0)
             F = (u**st.gamma) * (1.0 - st.gamma * mul0(r, xp.exp(logp), xp))
@@ -780,7 +795,7 @@ class SoftFocal(_RowKernel):
             yv = xp.astype(onehot_mask(xp, x, xp.expand_dims(y, axis=ax), ax), x.dtype)
         else:
             yv = y
-        q = smoothed(xp, yv, x, st.label_smoothing, ax) if st.label_smoothing else yv
+        q = smoothed(xp, yv, x, st.label_smoothing, ax) if (type(st.label_smoothing) is not float or st.label_smoothing) else yv
         if av is not None:
             return q * along(xp, av, ax, x.ndim)
         return q if st.alpha is None else q * st.alpha
@@ -791,7 +806,7 @@ class SoftFocal(_RowKernel):
 
     def _f(self, xp, logp, st):
         """``−(1 − p)^γ·log p`` per class (``+inf`` on masked classes)."""
-        return -logp if not st.gamma else (-xp.expm1(logp)) ** st.gamma * (-logp)
+        return (-xp.expm1(logp)) ** st.gamma * (-logp) if (type(st.gamma) is not float or st.gamma) else -logp
 
     def forward(self, xp, x, y, arrays, st):
         keep, _ = arrays
@@ -815,7 +830,7 @@ class SoftFocal(_RowKernel):
         logp = self._logp(xp, x, m, lse_s)
         p = xp.exp(logp)
         q = self._q(xp, x, y, arrays, st)
-        if st.gamma:
+        if type(st.gamma) is not float or st.gamma:
             u = -xp.expm1(logp)
             r = xp.where(u > 0, logp / xp.where(u > 0, u, 1.0), -1.0)
             w = q * ((u**st.gamma) * (1.0 - st.gamma * mul0(r, p, xp)))
@@ -832,7 +847,7 @@ class SoftFocal(_RowKernel):
         m, lse_s, k = self._res(xp, x, y, arrays, st, res)
         f = xp.where(x == -xp.inf, 0.0, self._f(xp, self._logp(xp, x, m, lse_s), st))
         c = k * expand_g(xp, g, ax)
-        if st.label_smoothing:  # dỹ/dy = 1 − ε
+        if type(st.label_smoothing) is not float or st.label_smoothing:  # dỹ/dy = 1 − ε
             c = c * (1.0 - st.label_smoothing)
         if av is not None:
             f = f * along(xp, av, ax, x.ndim)

@@ -31,7 +31,7 @@ def prepare_weights(xp: ModuleType, weights: Any, loss_shape: tuple, dtype: Any)
     if weights is None:
         return None
     _checks.require_array(weights, "weights")
-    _checks.check_broadcasts_to(_checks.shape_of(weights), loss_shape, "weights", "the unreduced loss")
+    _checks.check_broadcasts_to(_checks.shape_of(weights, "weights"), loss_shape, "weights", "the unreduced loss")
     return xp.astype(weights, dtype)
 
 
@@ -50,8 +50,8 @@ def reduce_loss(
     """
     wl = loss if weights is None else loss * weights
     if reduction == "none":
-        if weights is not None and tuple(wl.shape) != tuple(loss.shape):
-            wl = xp.broadcast_to(wl, loss.shape)
+        if weights is not None and _checks.shape_of(wl) != _checks.shape_of(loss):
+            wl = xp.broadcast_to(wl, loss.shape)  # (weights that broadcast: sizes known)
         return cast(xp, wl, out_dtype)
     total = xp.sum(wl)
     if reduction == "sum":
@@ -71,7 +71,12 @@ def reduce_loss(
 
 
 def _count(xp: ModuleType, loss: Any) -> Any:
-    shape = tuple(loss.shape)
-    if None not in shape:
-        return math.prod(shape)
-    return xp.sum(xp.ones_like(loss))  # unknown sizes at trace time (TensorFlow graphs)
+    try:
+        n = math.prod(tuple(loss.shape))
+    except TypeError:  # None sizes
+        n = None
+    if isinstance(n, int):
+        return n
+    # sizes unknown now (a TensorFlow graph, Dask chunks after a boolean filter, a
+    # symbolic jax.export batch): the count is computed with the loss
+    return xp.sum(xp.ones_like(loss))

@@ -7,7 +7,7 @@ from typing import Any
 
 from xbackend._lib import _checks, _kernels
 from xbackend._lib._dtypes import cast
-from xbackend._lib._inputs import quiet_numpy, check_mask, float_labels, nonnegative, prepare, probabilities
+from xbackend._lib._inputs import quiet_numpy, check_mask, float_labels, float_option, nonnegative, prepare, probabilities
 from xbackend._lib._reduce import prepare_weights, reduce_loss
 from xbackend._lib._softmax import clip_eps
 
@@ -91,12 +91,13 @@ def sigmoid_cross_entropy(
     pos_weight : float or array, optional
         Weight of the positive term, broadcast against ``logits`` (a length-C array
         weighs the classes along the last axis, as in PyTorch and TensorFlow); not
-        differentiated. A negative Python number raises :class:`ValueError`; negative
-        entries of an array follow ``invalid``.
+        differentiated. A negative Python number raises :class:`ValueError` (also under
+        ``jax.jit``, which then traces it); negative entries of an array follow ``invalid``.
     weights : array, optional
         Weights broadcastable to ``logits`` (PyTorch's ``weight``).
-    label_smoothing : float
-        :math:`\varepsilon \in [0, 1]`: labels move towards 1/2.
+    label_smoothing : float or 0-d array
+        :math:`\varepsilon \in [0, 1]`: labels move towards 1/2. A Python number is range-checked; a 0-d array (a tracer under ``jax.jit``) is
+        not (see :mod:`xbackend._lib._checks`) and is not differentiated.
     where : bool array, optional
         Element mask broadcastable to ``logits``: masked elements give 0 (value and
         gradient) and leave the ``"mean"`` denominator.
@@ -139,7 +140,7 @@ def sigmoid_cross_entropy(
         names=("pos_weight", "weights", "where"),
     )  # fmt: skip
     xp, shape, ct = inp.xp, inp.shape, inp.compute
-    eps = _checks.check_fraction(label_smoothing, "label_smoothing")
+    eps = float_option(inp, label_smoothing, "label_smoothing", _checks.check_fraction)
     _checks.check_choice(invalid, "invalid", _checks.INVALID_POLICIES)
     pw = _pos_weight(xp, pos_weight, shape, ct, invalid)
     w = prepare_weights(xp, weights, shape, ct)
@@ -188,10 +189,12 @@ def sigmoid_focal_loss(
         Real floating logits.
     labels : array
         Probabilities in [0, 1] (float, bool or 0/1 integers), broadcastable to ``logits``.
-    gamma : float
-        Focusing parameter :math:`\gamma \ge 0` (0 gives the cross-entropy).
-    alpha : float, optional
-        Balancing weight in [0, 1] for the positive class, or None.
+    gamma : float or 0-d array
+        Focusing parameter :math:`\gamma \ge 0` (0 gives the cross-entropy). A Python number is range-checked; a 0-d array (a tracer under ``jax.jit``) is
+        not (see :mod:`xbackend._lib._checks`) and is not differentiated.
+    alpha : float or 0-d array, optional
+        Balancing weight in [0, 1] for the positive class, or None. A Python number is range-checked; a 0-d array (a tracer under ``jax.jit``) is
+        not (see :mod:`xbackend._lib._checks`) and is not differentiated.
     weights : array, optional
         Weights broadcastable to ``logits``.
     where : bool array, optional
@@ -219,8 +222,8 @@ def sigmoid_focal_loss(
         logits, labels, weights, where, xp=xp, dtype=dtype, reduction=reduction, names=("weights", "where")
     )
     xp, shape, ct = inp.xp, inp.shape, inp.compute
-    g = _checks.check_nonnegative_number(gamma, "gamma")
-    a = None if alpha is None else _checks.check_fraction(alpha, "alpha")
+    g = float_option(inp, gamma, "gamma", _checks.check_nonnegative_number)
+    a = None if alpha is None else float_option(inp, alpha, "alpha", _checks.check_fraction)
     w = prepare_weights(xp, weights, shape, ct)
     mask, mask_f = _element_mask(xp, where, shape, ct)
     z = float_labels(xp, labels, shape, ct, allow_int=True)
@@ -272,8 +275,9 @@ def binary_cross_entropy(
         Real floating probabilities in [0, 1] (values outside follow ``invalid``).
     labels : array
         Probabilities in [0, 1] (float, bool or 0/1 integers), broadcastable to ``probs``.
-    eps : float, optional
-        Clip bound in ``(0, 0.5)``; default ``finfo(probs.dtype).eps``.
+    eps : float or 0-d array, optional
+        Clip bound in ``(0, 0.5)``; default ``finfo(probs.dtype).eps``. A Python number is range-checked; a 0-d array (a tracer under ``jax.jit``) is
+        not (see :mod:`xbackend._lib._checks`) and is not differentiated.
     weights : array, optional
         Weights broadcastable to ``probs``.
     reduction : {"none", "sum", "mean", "sum_over_batch_size"}
@@ -307,7 +311,7 @@ def binary_cross_entropy(
         probs, labels, weights, xp=xp, dtype=dtype, reduction=reduction, name="probs", names=("weights",)
     )
     xp, shape, ct = inp.xp, inp.shape, inp.compute
-    e = clip_eps(xp, eps, probs.dtype)
+    e = clip_eps(xp, eps, probs.dtype, inp)
     _checks.check_choice(invalid, "invalid", _checks.INVALID_POLICIES)
     w = prepare_weights(xp, weights, shape, ct)
     z = float_labels(xp, labels, shape, ct, allow_int=True, target="probs")

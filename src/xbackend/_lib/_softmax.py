@@ -5,6 +5,8 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
+import numpy as np
+
 from xbackend._lib import _checks, _chunked, _kernels
 from xbackend._lib._dtypes import cast
 from xbackend._lib._inputs import (
@@ -12,6 +14,7 @@ from xbackend._lib._inputs import (
     check_mask,
     class_vector,
     float_labels,
+    float_option,
     nonnegative,
     prepare,
     probabilities,
@@ -29,10 +32,18 @@ __all__ = [
 ]
 
 
-def _n_classes(shape: tuple, axis: int) -> int:
+def _n_classes(shape: tuple, axis: int, *, known: bool = True) -> int | None:
+    """The size of the class axis; None when unknown now (a ``tf.function`` input
+    signature) and ``known=False`` (soft labels need no class count)."""
     c = shape[axis]
     if c is None:
-        raise ValueError("the class axis of logits must have a known size")
+        if not known:
+            return None
+        raise ValueError(
+            f"the class axis of logits (axis {axis}) must have a known size for integer labels "
+            "(they are checked against it and looked up along it); give the number of "
+            "classes in the input signature, e.g. tf.TensorSpec(shape=[None, 10])"
+        )
     if c == 0:
         raise ValueError(f"logits has no classes: size 0 along axis {axis}")
     return c
@@ -41,11 +52,11 @@ def _n_classes(shape: tuple, axis: int) -> int:
 def _check_sparse_labels(xp: ModuleType, labels: Any, shape: tuple, axis: int, expected: tuple) -> None:
     """Integer ``labels`` of exactly ``expected`` = ``shape`` without ``axis``."""
     _checks.check_integer_labels(xp, labels)
-    got = tuple(labels.shape) if isinstance(labels.shape, tuple) else _checks.shape_of(labels)
+    got = tuple(labels.shape) if isinstance(labels.shape, tuple) else _checks.shape_of(labels, "labels")
     bad = len(got) != len(expected)
     if not bad:
         for g, e in zip(got, expected):
-            if g is not None and e is not None and g is not e and g != e:
+            if g is not None and e is not None and g is not e and g != e and g == g:  # g != g: NaN (Dask)
                 bad = True
     if bad:
         raise ValueError(
@@ -109,10 +120,12 @@ def softmax_cross_entropy(
     weights : array, optional
         Per-example weights broadcastable to the unreduced loss (``logits.shape`` without
         ``axis``).
-    label_smoothing : float
-        :math:`\varepsilon \in [0, 1]`, spread over the K unmasked classes.
-    z_loss : float
-        Adds :math:`z\cdot\mathrm{lse}(x)^2` per row (PaLM), 0 by default.
+    label_smoothing : float or 0-d array
+        :math:`\varepsilon \in [0, 1]`, spread over the K unmasked classes. A Python number is range-checked; a 0-d array (a tracer under ``jax.jit``) is
+        not (see :mod:`xbackend._lib._checks`) and is not differentiated.
+    z_loss : float or 0-d array
+        Adds :math:`z\cdot\mathrm{lse}(x)^2` per row (PaLM), 0 by default. A Python number is range-checked; a 0-d array (a tracer under ``jax.jit``) is
+        not (see :mod:`xbackend._lib._checks`) and is not differentiated.
     where : bool array, optional
         Class mask broadcastable to ``logits``; False (like a ``-inf`` logit) masks a class.
         A row with every class masked has loss 0, gradient 0, and is not counted by ``"mean"``.
@@ -167,10 +180,10 @@ def softmax_cross_entropy(
     )  # fmt: skip
     xp, shape, ct = inp.xp, inp.shape, inp.compute
     ax = _checks.normalize_axis(axis, len(shape))
-    eps = _checks.check_fraction(label_smoothing, "label_smoothing")
-    zl = _checks.check_nonnegative_number(z_loss, "z_loss")
+    eps = float_option(inp, label_smoothing, "label_smoothing", _checks.check_fraction)
+    zl = float_option(inp, z_loss, "z_loss", _checks.check_nonnegative_number)
     _checks.check_choice(invalid, "invalid", _checks.INVALID_POLICIES)
-    n_classes = _n_classes(shape, ax)
+    n_classes = _n_classes(shape, ax, known=False)
     cw = class_vector(xp, class_weights, n_classes, "class_weights", ct)
     cw = nonnegative(xp, cw, "class_weights", invalid, to_nan=False)  # negative: NaN rows in the kernel
     w = prepare_weights(xp, weights, row_shape(shape, ax), ct)
@@ -258,11 +271,13 @@ def sparse_softmax_cross_entropy(
         Shape ``(C,)``; not differentiated. Negative entries follow ``invalid``.
     weights : array, optional
         Per-example weights broadcastable to the unreduced loss.
-    label_smoothing : float
+    label_smoothing : float or 0-d array
         :math:`\varepsilon \in [0, 1]`, spread over the K unmasked classes; a row still
-        weighs :math:`w_y` in ``"mean"`` (PyTorch's rule).
-    z_loss : float
-        Adds :math:`z\cdot\mathrm{lse}(x)^2` per row.
+        weighs :math:`w_y` in ``"mean"`` (PyTorch's rule). A Python number is range-checked; a 0-d array (a tracer under ``jax.jit``) is
+        not (see :mod:`xbackend._lib._checks`) and is not differentiated. Under
+        ``invalid="raise"`` a concrete array is range-checked too.
+    z_loss : float or 0-d array
+        Adds :math:`z\cdot\mathrm{lse}(x)^2` per row. Checked like ``label_smoothing``.
     where : bool array, optional
         Class mask broadcastable to ``logits`` (False or a ``-inf`` logit masks a class).
         A label on a masked class gives ``+inf`` with a finite gradient; a fully masked
@@ -323,8 +338,12 @@ def sparse_softmax_cross_entropy(
     _checks.check_choice(invalid, "invalid", _checks.INVALID_POLICIES)
     if ignore_index is not None and (isinstance(ignore_index, bool) or not isinstance(ignore_index, int)):
         raise TypeError(f"ignore_index must be an int or None, got {ignore_index!r}")
-    eps = _checks.number_option(label_smoothing, "label_smoothing", _checks.check_fraction)
-    zl = _checks.number_option(z_loss, "z_loss", _checks.check_nonnegative_number)
+    eps = 0.0  # the defaults (Python 0.0) need no check: no call on the hot path
+    if type(label_smoothing) is not float or label_smoothing != 0.0:
+        eps = float_option(inp, label_smoothing, "label_smoothing", _checks.check_fraction, invalid=invalid)
+    zl = 0.0
+    if type(z_loss) is not float or z_loss != 0.0:
+        zl = float_option(inp, z_loss, "z_loss", _checks.check_nonnegative_number, invalid=invalid)
     n_classes = _n_classes(shape, ax)
     cw = None if class_weights is None else class_vector(xp, class_weights, n_classes, "class_weights", ct)
     cw = nonnegative(xp, cw, "class_weights", invalid)
@@ -354,7 +373,8 @@ def sparse_softmax_cross_entropy(
         if counted is not None:
             mean_weight = mean_weight & counted
         if cw is not None:
-            wy = xp.squeeze(_kernels.take_class(xp, cw, x, xp.expand_dims(y, axis=ax), ax), axis=ax)
+            yk = inp.be.functional.expand_dims(y, axis=ax)  # (Dask: by indexing, no sizes needed)
+            wy = xp.squeeze(_kernels.take_class(xp, cw, x, yk, ax), axis=ax)
             mean_weight = xp.where(mean_weight, wy, 0.0)
         else:
             mean_weight = xp.astype(mean_weight, ct)
@@ -414,12 +434,14 @@ def softmax_focal_loss(
         Integer class indices, ``logits.shape`` without ``axis``.
     axis : int
         The class axis.
-    gamma : float
-        Focusing parameter :math:`\gamma \ge 0`.
-    alpha : None, float or array
-        None (no weighting), a scalar >= 0, or a length-C array of class weights (negative
-        entries follow ``invalid``: NaN rows for the labels of such a class, or
-        :class:`ValueError`).
+    gamma : float or 0-d array
+        Focusing parameter :math:`\gamma \ge 0`. A Python number is range-checked; a 0-d
+        array (a tracer under ``jax.jit``) is not (see :mod:`xbackend._lib._checks`) and is
+        not differentiated. Under ``invalid="raise"`` a concrete array is range-checked too.
+    alpha : None, float, 0-d array or array
+        None (no weighting), a scalar >= 0 (checked like ``gamma``), or a length-C array of
+        class weights (negative entries follow ``invalid``: NaN rows for the labels of such
+        a class, or :class:`ValueError`).
     ignore_index : int, optional
         Rows with this label give 0 and are not counted by ``"mean"``.
     weights : array, optional
@@ -452,7 +474,7 @@ def softmax_focal_loss(
     counted by ``"mean"``; ``ignore_index`` rows give 0 with gradient 0; out-of-range
     labels follow ``invalid`` (a NaN row, or :class:`ValueError`).
     """
-    alpha_arr = None if alpha is None or isinstance(alpha, (int, float)) else alpha
+    alpha_arr = None if alpha is None or _is_number_or_0d(alpha) else alpha
     inp = prepare(
         logits, labels, alpha_arr, weights, xp=xp, dtype=dtype, reduction=reduction, names=("alpha", "weights")
     )
@@ -463,16 +485,18 @@ def softmax_focal_loss(
     _checks.check_choice(invalid, "invalid", _checks.INVALID_POLICIES)
     if ignore_index is not None and (isinstance(ignore_index, bool) or not isinstance(ignore_index, int)):
         raise TypeError(f"ignore_index must be an int or None, got {ignore_index!r}")
-    g = _checks.check_nonnegative_number(gamma, "gamma")
-    eps = _checks.number_option(label_smoothing, "label_smoothing", _checks.check_fraction)
+    g = float_option(inp, gamma, "gamma", _checks.check_nonnegative_number, invalid=invalid)
+    eps = 0.0  # the default needs no check
+    if type(label_smoothing) is not float or label_smoothing != 0.0:
+        eps = float_option(inp, label_smoothing, "label_smoothing", _checks.check_fraction, invalid=invalid)
     n_classes = _n_classes(shape, ax)
     alpha_scalar = None
     if alpha_arr is None and alpha is not None:
-        alpha_scalar = _checks.check_nonnegative_number(alpha, "alpha")
+        alpha_scalar = float_option(inp, alpha, "alpha", _checks.check_nonnegative_number, invalid=invalid)
     av = nonnegative(xp, class_vector(xp, alpha_arr, n_classes, "alpha", ct), "alpha", invalid)
     w = prepare_weights(xp, weights, row_shape(shape, ax), ct)
     y, keep, counted = label_state(xp, labels, n_classes, ignore_index, invalid, ct)
-    if eps:  # soft targets: the categorical focal kernel on the one-hot of y
+    if type(eps) is not float or eps:  # soft targets: the categorical focal kernel on the one-hot of y
         st = _kernels.SoftFocalStatic(ax, g, alpha_scalar, eps, True)
         loss = inp.be.apply_kernel(_kernels.SOFT_FOCAL, inp.x, y, (keep, av), st)
     else:
@@ -554,8 +578,9 @@ def categorical_cross_entropy(
         Real floating probability vectors broadcastable to ``probs``.
     axis : int
         The class axis.
-    eps : float, optional
-        Clip bound in ``(0, 0.5)``; default ``finfo(probs.dtype).eps``.
+    eps : float or 0-d array, optional
+        Clip bound in ``(0, 0.5)``; default ``finfo(probs.dtype).eps``. A Python number is range-checked; a 0-d array (a tracer under ``jax.jit``) is
+        not (see :mod:`xbackend._lib._checks`) and is not differentiated.
     weights : array, optional
         Per-example weights broadcastable to the unreduced loss.
     reduction : {"none", "sum", "mean", "sum_over_batch_size"}
@@ -595,7 +620,7 @@ def categorical_cross_entropy(
     )
     xp, shape, ct = inp.xp, inp.shape, inp.compute
     ax = _checks.normalize_axis(axis, len(shape), target="probs")
-    e = clip_eps(xp, eps, probs.dtype)
+    e = clip_eps(xp, eps, probs.dtype, inp)
     _checks.check_choice(invalid, "invalid", _checks.INVALID_POLICIES)
     w = prepare_weights(xp, weights, row_shape(shape, ax), ct)
     y = float_labels(xp, labels, shape, ct, allow_int=False, target="probs")
@@ -604,11 +629,16 @@ def categorical_cross_entropy(
     return reduce_loss(xp, loss, reduction=reduction, weights=w, out_dtype=inp.out)
 
 
-def clip_eps(xp: ModuleType, eps: Any, dtype: Any) -> float:
+def clip_eps(xp: ModuleType, eps: Any, dtype: Any, inp: Any) -> Any:
+    """The clip bound: ``finfo(dtype).eps`` by default, a checked Python float, or a 0-d
+    array in the compute dtype (unchecked, see :mod:`xbackend._lib._checks`)."""
     if eps is None:
         return float(xp.finfo(dtype).eps)
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)):
-        raise TypeError(f"eps must be a Python float in (0, 0.5), got {type(eps).__name__}")
-    if not 0.0 < eps < 0.5:
-        raise ValueError(f"eps must be in (0, 0.5), got {eps!r}")
-    return float(eps)
+    return float_option(inp, eps, "eps", _checks.check_eps)
+
+
+def _is_number_or_0d(v: Any) -> bool:
+    """A scalar ``alpha``: a number, a NumPy scalar or a 0-d array (else per class)."""
+    if isinstance(v, (int, float, np.generic)):
+        return True
+    return hasattr(v, "shape") and tuple(_checks.shape_of(v)) == ()
