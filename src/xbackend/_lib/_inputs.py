@@ -13,6 +13,7 @@ from xbackend._lib._labels import raise_if
 
 
 F = TypeVar("F", bound=Callable[..., Any])
+_NOT_ARRAYS = (bool, int, float, complex, list, tuple)
 
 
 def quiet_numpy(fn: F) -> F:
@@ -67,9 +68,13 @@ def prepare(
     block by block instead of copying the whole array). ``names`` names ``others`` (for
     the device error).
     """
-    _checks.require_array(first, name)
-    _checks.require_array(labels, "labels")
-    _checks.check_choice(reduction, "reduction", _checks.REDUCTIONS)
+    # the checks run as calls only when something is wrong (a shallow hot path)
+    if not hasattr(first, "dtype") or isinstance(first, _NOT_ARRAYS):
+        _checks.require_array(first, name)
+    if not hasattr(labels, "dtype") or isinstance(labels, _NOT_ARRAYS):
+        _checks.require_array(labels, "labels")
+    if not isinstance(reduction, str) or reduction not in _checks.REDUCTIONS:
+        _checks.check_choice(reduction, "reduction", _checks.REDUCTIONS)
     # Python lists among the optional arrays are rejected later by the check that
     # knows the argument's name (class_weights, weights, where, ...).
     arrays = [first, labels]

@@ -51,7 +51,8 @@ def _n_classes(shape: tuple, axis: int, *, known: bool = True) -> int | None:
 
 def _check_sparse_labels(xp: ModuleType, labels: Any, shape: tuple, axis: int, expected: tuple) -> None:
     """Integer ``labels`` of exactly ``expected`` = ``shape`` without ``axis``."""
-    _checks.check_integer_labels(xp, labels)
+    if not xp.isdtype(labels.dtype, "integral"):
+        _checks.check_integer_labels(xp, labels)  # raises, naming the dtype
     got = tuple(labels.shape) if isinstance(labels.shape, tuple) else _checks.shape_of(labels, "labels")
     bad = len(got) != len(expected)
     if not bad:
@@ -335,7 +336,8 @@ def sparse_softmax_cross_entropy(
     ax = _checks.normalize_axis(axis, len(shape))
     rshape = shape[:ax] + shape[ax + 1 :]
     _check_sparse_labels(xp, labels, shape, ax, rshape)
-    _checks.check_choice(invalid, "invalid", _checks.INVALID_POLICIES)
+    if not isinstance(invalid, str) or invalid not in _checks.INVALID_POLICIES:  # (no call on the hot path)
+        _checks.check_choice(invalid, "invalid", _checks.INVALID_POLICIES)
     if ignore_index is not None and (isinstance(ignore_index, bool) or not isinstance(ignore_index, int)):
         raise TypeError(f"ignore_index must be an int or None, got {ignore_index!r}")
     eps = 0.0  # the defaults (Python 0.0) need no check: no call on the hot path
@@ -344,9 +346,10 @@ def sparse_softmax_cross_entropy(
     zl = 0.0
     if type(z_loss) is not float or z_loss != 0.0:
         zl = float_option(inp, z_loss, "z_loss", _checks.check_nonnegative_number, invalid=invalid)
-    n_classes = _n_classes(shape, ax)
-    cw = None if class_weights is None else class_vector(xp, class_weights, n_classes, "class_weights", ct)
-    cw = nonnegative(xp, cw, "class_weights", invalid)
+    n_classes = shape[ax] if isinstance(shape[ax], int) and shape[ax] > 0 else _n_classes(shape, ax)
+    cw = None
+    if class_weights is not None:
+        cw = nonnegative(xp, class_vector(xp, class_weights, n_classes, "class_weights", ct), "class_weights", invalid)
     w = None if weights is None else prepare_weights(xp, weights, rshape, ct)
     y, keep, counted = label_state(xp, labels, n_classes, ignore_index, invalid, ct, be=inp.be)
     st = _kernels.SparseStatic(ax, eps, zl)
