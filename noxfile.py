@@ -9,7 +9,6 @@ the package metadata (plain ``torch`` would pull a multi-GB CUDA build).
 
 from __future__ import annotations
 
-import os
 import shutil
 import tarfile
 import zipfile

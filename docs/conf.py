@@ -20,8 +20,8 @@ sys.path.insert(0, str(ROOT / "src"))
 # JAX backend (CPU) lets autodoc document the real classes
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
-import xbackend  # noqa: E402
-import xbackend.keras  # noqa: E402
+import xbackend
+import xbackend.keras
 
 # the Keras classes are created on first lookup; look them up so that autodoc sees them
 for _name in xbackend.keras.__all__:

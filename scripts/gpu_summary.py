@@ -30,14 +30,16 @@ def main(junit: str, visible: str) -> int:
             counts[key]["passed"] += 1
     print(f"# GPU run, {datetime.date.today().isoformat()}\n")
     print("```")
-    print(open(visible).read().strip())
+    with open(visible) as f:
+        print(f.read().strip())
     print("```\n")
     print("| backend | passed | skipped | failed |\n|---|---|---|---|")
     for key in sorted(counts):
         c = counts[key]
         print(f"| {key} | {c['passed']} | {c['skipped']} | {c['failed']} |")
     if len(sys.argv) > 3:  # pytest's last lines: its own count, or the interruption by the time limit
-        tail = [line for line in open(sys.argv[3]).read().splitlines() if line.strip()][-2:]
+        with open(sys.argv[3]) as f:
+            tail = [line for line in f.read().splitlines() if line.strip()][-2:]
         print("\npytest: " + " / ".join(f"`{t.strip()}`" for t in tail))
     if failures:
         print("\nFailures:\n" + "\n".join(f"- `{f}`" for f in failures))

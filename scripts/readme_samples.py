@@ -92,7 +92,7 @@ def _elide_float64_table(text: str) -> str:
     j = i
     while j < len(lines) and lines[j].strip():
         j += 1
-    return "\n".join(lines[:i] + [FLOAT64_ELIDED] + lines[j:])
+    return "\n".join([*lines[:i], FLOAT64_ELIDED, *lines[j:]])
 
 
 def render(sample: Sample, output: str) -> str:
@@ -152,7 +152,7 @@ def normalise(name: str, body: str, backends: list[str] | None = None) -> list[s
                     continue
                 cells = words[1:] if first == current else words
                 cells = [("<n>" if _NUMBER.match(c) else c) for c in cells]
-                out.append(" ".join([current] + cells))
+                out.append(" ".join([current, *cells]))
                 continue
             if not raw.strip():
                 current = None

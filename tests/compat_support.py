@@ -6,12 +6,13 @@ original framework's loss on the *same* (rounded) inputs converted to that frame
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-from xbackend.testing import to_numpy, tolerance
 from tests.backends import Backend
+from xbackend.testing import to_numpy, tolerance
 
 #: dtypes of the main matrix; float16/bfloat16 get their own cells
 MAIN_DTYPES = ("float64", "float32")
@@ -45,7 +46,7 @@ def on(backend: Backend, fn: Callable[..., Any]) -> Callable[..., Any]:
         arr_kwargs = {k: v for k, v in kwargs.items() if is_array(v)}
 
         def inner(traced_args: tuple, traced_kwargs: dict) -> Any:
-            a = [t if is_array(orig) else orig for t, orig in zip(traced_args, args)]
+            a = [t if is_array(orig) else orig for t, orig in zip(traced_args, args, strict=False)]
             kw = {k: traced_kwargs.get(k, v) for k, v in kwargs.items()}
             return fn(*a, **kw)
 

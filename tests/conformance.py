@@ -35,16 +35,15 @@ from __future__ import annotations
 import os
 import zlib
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import numpy as np
 import pytest
 
 import xbackend as xb
-from xbackend.testing import _oracles
-from xbackend.testing import assert_matches_reference, to_numpy, tolerance
 from tests.backends import ALL, BY_NAME, Backend, skip_reason
+from xbackend.testing import _oracles, assert_matches_reference, to_numpy, tolerance
 
 REDUCTIONS = ("none", "sum", "mean", "sum_over_batch_size")
 GRAD_REDUCTIONS = ("none", "mean")  # "none" with a random cotangent; "mean" has a data-dependent denominator
@@ -178,7 +177,7 @@ def _softmax(a: np.ndarray, axis: int) -> np.ndarray:
     return e / e.sum(axis=axis, keepdims=True)
 
 
-@lru_cache(maxsize=None)
+@cache
 def make_case(loss: str, spec: tuple) -> Case:
     """Deterministic data for ``loss`` with the option tokens in ``spec``."""
     rng = np.random.default_rng(_seed(loss, spec))
@@ -237,7 +236,7 @@ def make_case(loss: str, spec: tuple) -> Case:
             s = yl.sum(-1, keepdims=True)
             yl = np.where(s > 0, yl / np.where(s > 0, s, 1), rng.dirichlet(np.ones(nc), size=rows))
         if "unnormalized" in toks:  # labels that do not sum to 1 (exact gradient softmax·Σy − y)
-            yl = yl * rng.uniform(0.3, 1.7, size=rows + (1,))
+            yl = yl * rng.uniform(0.3, 1.7, size=(*rows, 1))
         y = np.moveaxis(yl, -1, axis)
     else:  # binary labels
         y = rng.uniform(size=shape)
@@ -592,7 +591,7 @@ def autodiff_grad(b: Backend, fn: Any, call: Call, wrt: str, reduction: str, *, 
     raise AssertionError(f"{b.name} has no autodiff")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _fd(loss: str, spec: tuple, reduction: str, wrt: str, dtype: str) -> tuple:
     case = make_case(loss, spec)
     numpy = BY_NAME["numpy"] if dtype != "bfloat16" else None
@@ -719,12 +718,12 @@ __all__ = [
     "OPTION_SETS",
     "REDUCTIONS",
     "cells",
-    "grad_cells",
-    "native_cells",
-    "make_case",
-    "to_backend",
-    "check_value_cell",
     "check_grad_cell",
-    "check_native_value_cell",
     "check_native_grad_cell",
+    "check_native_value_cell",
+    "check_value_cell",
+    "grad_cells",
+    "make_case",
+    "native_cells",
+    "to_backend",
 ]

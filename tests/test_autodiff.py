@@ -69,7 +69,7 @@ def _torch_pairs(torch, dev, opts: str):
     import torch.nn.functional as F
 
     x, y, p, z, cw, pw = _data()
-    t = lambda a: torch.tensor(a, device=dev)  # noqa: E731
+    t = lambda a: torch.tensor(a, device=dev)
     cw_t, pw_t = t(cw), t(pw)
     smooth = 0.1 if "smoothing" in opts else 0.0
     weighted = "class_weights" in opts
@@ -124,7 +124,7 @@ def test_torch_double_backward_equals_native_hessian_vector_product(torch_b, los
         wrt = [xx] + ([ll] if lab.is_floating_point() else [])
         (gx,) = torch.autograd.grad(f(xx, ll).sum(), xx, create_graph=True)
         results.append(torch.autograd.grad((gx * v).sum(), wrt))
-    for a, b in zip(*results):
+    for a, b in zip(*results, strict=False):
         np.testing.assert_allclose(a.cpu().numpy(), b.cpu().numpy(), rtol=RTOL, atol=1e-14)
 
 
@@ -207,7 +207,7 @@ def test_torch_max_shift_is_gradient_stopped(torch_b):
     xp = xb.array_namespace(x)
     m, _ = _kernels.row_shift(xp, x, -1)
     assert not m.requires_grad
-    xs, m2, _ = _kernels.shift(xp, x, -1)
+    xs, _m2, _ = _kernels.shift(xp, x, -1)
     (g,) = torch.autograd.grad(xs.sum(), x)
     np.testing.assert_array_equal(g.cpu().numpy(), np.ones((R, C)))  # d(x − m)/dx = 1: m is a constant
 

@@ -133,7 +133,7 @@ def _fail_if_called(*args, **kwargs):
 
 
 def test_an_unknown_bench_option_is_argparse_usage_with_exit_2(capsys):
-    rc, out, err = _main(capsys, "--repeat", "x")
+    rc, _out, err = _main(capsys, "--repeat", "x")
     assert rc == 2 and "usage: xbackend bench" in err and "--repeat" in err
 
 
@@ -164,7 +164,7 @@ def test_with_out_the_results_go_exactly_there(capsys, tmp_path, monkeypatch):
 def test_errored_cells_print_their_error_and_exit_1(capsys, tmp_path, monkeypatch, fail_in):
     backend = type("Failing", (_NumpyBackend,), {"fail_in": fail_in})
     monkeypatch.setitem(_bench._BACKENDS, "jax", backend)
-    rc, out, err = _main(capsys, "--backends", "jax", "--losses", "sparse,sigmoid", "--shapes", "8x16",
+    rc, _out, err = _main(capsys, "--backends", "jax", "--losses", "sparse,sigmoid", "--shapes", "8x16",
                          "--repeats", "1", "--out", str(tmp_path), "--tag", "e")  # fmt: skip
     assert rc == 1
     want = "ImportError: no module named 'jax' (simulated)" if fail_in == "init" else "RuntimeError: simulated failure"
@@ -184,7 +184,7 @@ def test_one_errored_cell_among_good_ones_still_exits_1(capsys, monkeypatch):
             return super().variants(loss, pass_, x, y, modes)
 
     monkeypatch.setitem(_bench._BACKENDS, "jax", HalfFailing)
-    rc, out, err = _main(capsys, "--backends", "jax", "--losses", "sparse,sigmoid", "--shapes", "8x16", "--repeats", "1")
+    rc, _out, err = _main(capsys, "--backends", "jax", "--losses", "sparse,sigmoid", "--shapes", "8x16", "--repeats", "1")
     assert rc == 1
     assert "xbackend bench: jax sigmoid 8x16 float32 fwd+bwd: error: RuntimeError: only this cell" in err
     assert "xbackend bench: 1 of 4 cells failed" in err

@@ -25,7 +25,7 @@ def test_bench_linear_cells_torch_eager_and_jax(tmp_path):
                 "--shapes", "32x8x64:float32,16x32:float32")  # fmt: skip
     cells = {(c["backend"], c["loss"], c["pass"]): c for c in data["cells"]}
     assert set(cells) == {(b, l, p) for b in ("torch", "jax") for l in ("linear", "sparse") for p in ("fwd", "fwd+bwd")}
-    for (b, loss, _), c in cells.items():
+    for (_b, loss, _), c in cells.items():
         assert c["note"] == "", c["note"]
         assert c["shape"] == ([32, 8, 64] if loss == "linear" else [16, 32])
         assert {"native", "xb"} <= set(c["times_ms"]) and all(t > 0 for t in c["times_ms"].values())

@@ -84,7 +84,7 @@ def test_chunked_values_equal_unchunked(backend, case, shape, axis, reduction):
 
 def _grads(backend, case, shape, axis, chunk_size):
     """d(Σ loss·v)/d(logits, float labels) with the backend's autodiff."""
-    fn, lab, _ = CASES[case]
+    _fn, lab, _ = CASES[case]
     d = _data(shape, axis)
     x0, l0 = backend.asarray(d["x"]), backend.asarray(d[lab])
     fw = backend.framework
@@ -129,7 +129,7 @@ def _grads(backend, case, shape, axis, chunk_size):
 def test_chunked_gradients_equal_unchunked(ad_backend, case, shape, axis):
     """Gradients w.r.t. logits and soft labels (torch: also a Hessian-vector product by
     double backward) are those of the unchunked path."""
-    for a, b in zip(_grads(ad_backend, case, shape, axis, None), _grads(ad_backend, case, shape, axis, 2)):
+    for a, b in zip(_grads(ad_backend, case, shape, axis, None), _grads(ad_backend, case, shape, axis, 2), strict=False):
         np.testing.assert_allclose(b, a, rtol=tolerance("float64", 4), atol=1e-15)
 
 

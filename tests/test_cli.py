@@ -314,7 +314,7 @@ def test_explain_plot_marks_every_inf_nan_and_flushed_zero_of_the_table_in_its_s
         want_v, want_g = _explain.exact(np.asarray(_explain.TABLE_X), 1.0)
         for i, row in enumerate(rows):
             x = _explain.TABLE_X[i]
-            for h, cell in zip(headers[1:], row[1:]):
+            for h, cell in zip(headers[1:], row[1:], strict=False):
                 formula, part = h.split(" ")[0], ("value" if h.endswith(" L") else "grad")
                 text, exact_here = cell.rstrip("*"), (want_v if part == "value" else want_g)[i]
                 kind = {"inf": "+inf", "-inf": "-inf", "nan": "nan"}.get(text)

@@ -15,15 +15,15 @@ import numpy as np
 import pytest
 
 from tests.backends import Backend
-from tests.compat_support import on, assert_close_np, check, grad, rounded, skip_unless_dtype
+from tests.compat_support import assert_close_np, check, grad, on, rounded, skip_unless_dtype
 
 keras = pytest.importorskip("keras", reason="keras is not installed (it is the oracle of xbackend.compat.keras)")
 if keras.backend.backend() != "tensorflow":
     pytest.skip(f"the compat oracle runs on Keras' TensorFlow backend, not {keras.backend.backend()!r}",
                 allow_module_level=True)
-import tensorflow as tf  # noqa: E402
+import tensorflow as tf
 
-from xbackend.compat import keras as xk  # noqa: E402
+from xbackend.compat import keras as xk
 
 N, C = 6, 4
 

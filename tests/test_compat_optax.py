@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 
 from tests.backends import Backend
-from tests.compat_support import on, assert_close_np, check, grad, rounded, skip_unless_dtype
+from tests.compat_support import assert_close_np, check, grad, on, rounded, skip_unless_dtype
 
 optax = pytest.importorskip("optax", reason="optax is not installed (it is the oracle of xbackend.compat.optax)")
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
+import jax
+import jax.numpy as jnp
 
-from xbackend.compat import optax as xo  # noqa: E402
+from xbackend.compat import optax as xo
 
 N, C = 6, 4
 

@@ -10,17 +10,17 @@ closed form and asserts TensorFlow's documented behaviour.
 from __future__ import annotations
 
 import zlib
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pytest
 
 from tests.backends import Backend
-from tests.compat_support import on, assert_close_np, check, grad, rounded, skip_unless_dtype
+from tests.compat_support import assert_close_np, check, grad, on, rounded, skip_unless_dtype
 
 tf = pytest.importorskip("tensorflow", reason="tensorflow is not installed (it is the oracle of xbackend.compat.tf)")
 
-from xbackend.compat import tf as xnn  # noqa: E402
+from xbackend.compat import tf as xnn
 
 N, C = 6, 4
 
@@ -90,7 +90,7 @@ def _sparse_data(shape: tuple) -> dict:
     return {"logits": rng.normal(0, 2, shape), "labels": rng.integers(0, shape[-1], shape[:-1])}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _sig_oracle(case: str, weighted: bool, dtype: str) -> np.ndarray:
     d = _sig_data(case, weighted)
     if weighted:
@@ -192,7 +192,7 @@ def test_tf_nn_argument_rules_labels_and_logits_both_required_and_same_shape(bac
 
 # ------------------------------------------------------------------------------------- softmax
 
-@lru_cache(maxsize=None)
+@cache
 def _soft_oracle(case: str, dtype: str) -> np.ndarray:
     d = _soft_data(case)
     return _np(tf.nn.softmax_cross_entropy_with_logits(_t(d["labels"], dtype), _t(d["logits"], dtype), axis=d["axis"]))

@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import warnings
 import zlib
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pytest
 
 from tests.backends import Backend
-from tests.compat_support import on, MAIN_DTYPES, assert_close_np, check, grad, rounded, skip_unless_dtype
+from tests.compat_support import MAIN_DTYPES, assert_close_np, check, grad, on, rounded, skip_unless_dtype
 
 torch = pytest.importorskip("torch", reason="torch is not installed (it is the oracle of xbackend.compat.torch)")
 F = torch.nn.functional
 
-from xbackend.compat import torch as xF  # noqa: E402
+from xbackend.compat import torch as xF
 
 REDUCTIONS = ("mean", "sum", "none")
 N, C = 6, 4
@@ -81,7 +81,7 @@ def _bcel_data(case: str) -> dict:
     return d
 
 
-@lru_cache(maxsize=None)
+@cache
 def _bcel_oracle(case: str, reduction: str, dtype: str) -> np.ndarray:
     d = _bcel_data(case)
     out = F.binary_cross_entropy_with_logits(
@@ -285,7 +285,7 @@ def _ce_kwargs(d: dict, reduction: str) -> dict:
     return dict(ignore_index=d["ignore_index"], reduction=reduction, label_smoothing=d["label_smoothing"])
 
 
-@lru_cache(maxsize=None)
+@cache
 def _ce_oracle(kind: str, case: str, reduction: str, dtype: str) -> np.ndarray:
     d = _ce_data(kind, case)
     out = F.cross_entropy(_t(d["input"], dtype), _t(d["target"], dtype), weight=_t(d["weight"], dtype),

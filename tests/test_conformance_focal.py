@@ -15,8 +15,7 @@ import pytest
 import xbackend as xb
 from tests import conformance as cf
 from tests.backends import require
-from xbackend.testing import _oracles
-from xbackend.testing import assert_matches_reference, tolerance
+from xbackend.testing import _oracles, assert_matches_reference, tolerance
 
 SIGMOID = "sigmoid_focal_loss"
 SOFTMAX = "softmax_focal_loss"

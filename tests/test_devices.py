@@ -21,7 +21,7 @@ from tests.loss_cases import data as _data
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_torch_meta_device_stays_meta(case):
     torch = require("torch")
-    x, y, p, m, w, cv = _data()
+    _x, _y, _p, _m, _w, _cv = _data()
     meta = torch.device("meta")
     args = (
         torch.empty(N, C, device=meta, dtype=torch.float32, requires_grad=True),

@@ -19,8 +19,7 @@ import pytest
 import xbackend as xb
 from tests.backends import require
 from tests.conformance import Call, autodiff_grad
-from xbackend.testing import _oracles
-from xbackend.testing import assert_matches_reference, to_numpy, tolerance
+from xbackend.testing import _oracles, assert_matches_reference, to_numpy, tolerance
 
 INF = np.inf
 DTYPES = ("float64", "float32")

@@ -185,7 +185,7 @@ def test_class_sharded_logits_give_the_right_value(report, mesh, case):
     _close(report[f"{mesh}/{case}"])
 
 
-@pytest.mark.parametrize("case", CLASS_SHARDED + ["sparse/grad", "soft/grad"])
+@pytest.mark.parametrize("case", [*CLASS_SHARDED, "sparse/grad", "soft/grad"])
 @pytest.mark.parametrize("mesh", ["vocab", "batch+vocab"])
 def test_class_sharded_logits_are_never_gathered(report, mesh, case):
     """No all-gather; every collective carries at most one value per row (N = 16), never

@@ -24,8 +24,7 @@ PACKAGE = Path(xbackend.__file__).parent
 FRAMEWORKS = ("torch", "jax", "jaxlib", "tensorflow", "numpy", "cupy", "dask", "array_api_strict", "keras")
 # a framework name compared with (==, !=, in) or imported by name inside the loss library
 COMPARISON = re.compile(
-    r"""(==|!=|\bin)\s*\(?\s*["'](%s)["']|["'](%s)["']\s*(==|!=)|\bframework_name\b|^\s*(import|from)\s+(%s)\b"""
-    % ("|".join(FRAMEWORKS), "|".join(FRAMEWORKS), "|".join(f for f in FRAMEWORKS if f != "numpy")),
+    r"""(==|!=|\bin)\s*\(?\s*["']({})["']|["']({})["']\s*(==|!=)|\bframework_name\b|^\s*(import|from)\s+({})\b""".format("|".join(FRAMEWORKS), "|".join(FRAMEWORKS), "|".join(f for f in FRAMEWORKS if f != "numpy")),
     re.M,
 )
 

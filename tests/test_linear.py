@@ -24,7 +24,7 @@ LEAD = (2, 5)  # hidden (2, 5, D): 10 rows, leading axes kept in the result
 
 def _data(seed=0, scale=1.5):
     rng = np.random.default_rng(seed)
-    h = rng.normal(size=LEAD + (D,)) * scale
+    h = rng.normal(size=(*LEAD, D)) * scale
     W = rng.normal(size=(V, D))
     b = rng.normal(size=V)
     y = rng.integers(0, V, LEAD)
@@ -243,7 +243,7 @@ def test_gradients_equal_autodiff_of_the_naive_composition(ad_backend, case, chu
 
         arrays = [b_.asarray(d[k], dtype) for k in ("h", "W", "b")]
         cot = np.random.default_rng(2).normal(size=LEAD) if reduction == "none" else np.float64(1.7)
-        for k, g, want in zip("hWb", _vjp(b_, ours, arrays, cot), _vjp(b_, naive, arrays, cot)):
+        for k, g, want in zip("hWb", _vjp(b_, ours, arrays, cot), _vjp(b_, naive, arrays, cot), strict=False):
             assert g.shape == want.shape
             tol = 64 * EPS[dtype]
             np.testing.assert_allclose(g, want, rtol=tol, atol=tol * (np.max(np.abs(want)) + 1), err_msg=f"grad {k}")
@@ -279,7 +279,7 @@ def test_torch_native_linear_then_cross_entropy():
                                           label_smoothing=ls, reduction=red, chunk_size=4)  # fmt: skip
             torch.testing.assert_close(got.reshape(ref.shape), ref, rtol=1e-12, atol=1e-12)
             cot = torch.rand_like(ref)
-            for g, w in zip(torch.autograd.grad(got.reshape(ref.shape), ins, cot), torch.autograd.grad(ref, ins, cot)):
+            for g, w in zip(torch.autograd.grad(got.reshape(ref.shape), ins, cot), torch.autograd.grad(ref, ins, cot), strict=False):
                 torch.testing.assert_close(g, w, rtol=1e-12, atol=1e-12)
 
 
@@ -301,7 +301,7 @@ def test_jax_optax_on_materialised_logits():
         return xb.linear_cross_entropy(h, W, y, bias=b, reduction="mean", chunk_size=4)
 
     np.testing.assert_allclose(ours(h, W, b), native(h, W, b), rtol=1e-6)
-    for g, w in zip(jax.grad(ours, (0, 1, 2))(h, W, b), jax.grad(native, (0, 1, 2))(h, W, b)):
+    for g, w in zip(jax.grad(ours, (0, 1, 2))(h, W, b), jax.grad(native, (0, 1, 2))(h, W, b), strict=False):
         np.testing.assert_allclose(g, w, rtol=2e-5, atol=2e-6)
 
 
@@ -344,7 +344,7 @@ def test_torch_compile_fullgraph_dynamic_batch():
         got = f(h, y)
         want = xb.linear_cross_entropy(h, W, y, bias=b, reduction="mean", ignore_index=-100, label_smoothing=0.1)
         torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
-        for g, w in zip(torch.autograd.grad(got, (h, W, b)), torch.autograd.grad(want, (h, W, b))):
+        for g, w in zip(torch.autograd.grad(got, (h, W, b)), torch.autograd.grad(want, (h, W, b)), strict=False):
             torch.testing.assert_close(g, w, rtol=1e-12, atol=1e-12)
 
 
@@ -387,7 +387,7 @@ def test_tf_function_xla_gradients():
             loss = xb.linear_cross_entropy(h, W, y, bias=b, reduction="mean", chunk_size=4, z_loss=0.01)
         return [loss, *tape.gradient(loss, [h, W, b])]
 
-    for g, w in zip(tf.function(step, jit_compile=True)(h), step(h)):
+    for g, w in zip(tf.function(step, jit_compile=True)(h), step(h), strict=False):
         np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-10, atol=1e-12)
 
 
@@ -430,9 +430,9 @@ def test_jax_compiled_temporaries_are_a_block_not_the_logits():
 def test_errors_name_the_argument():
     d = _data()
     h, W, y = d["h"], d["W"], d["y"]
-    with pytest.raises(ValueError, match="weight must have shape \\(V, D\\)"):
+    with pytest.raises(ValueError, match=r"weight must have shape \(V, D\)"):
         xb.linear_cross_entropy(h, W[0], y)
-    with pytest.raises(ValueError, match="pass kernel.T|kernel.T"):
+    with pytest.raises(ValueError, match=r"kernel\.T"):
         xb.linear_cross_entropy(h, W.T, y)
     with pytest.raises(ValueError, match="bias must have shape \\(13,\\)"):
         xb.linear_cross_entropy(h, W, y, bias=d["b"][:3])
@@ -472,7 +472,7 @@ def test_compat_torch_is_a_drop_in_for_linear_then_cross_entropy():
         got = xt.linear_cross_entropy(h, W, y, b, **kw)
         torch.testing.assert_close(got, ref, rtol=1e-12, atol=1e-12)
         cot = torch.rand_like(ref)
-        for g, w in zip(torch.autograd.grad(got, (h, W, b), cot), torch.autograd.grad(ref, (h, W, b), cot)):
+        for g, w in zip(torch.autograd.grad(got, (h, W, b), cot), torch.autograd.grad(ref, (h, W, b), cot), strict=False):
             torch.testing.assert_close(g, w, rtol=1e-12, atol=1e-12)
     with pytest.raises(ValueError, match=r"input must have shape \(N, D\) or \(D,\)"):
         xt.linear_cross_entropy(torch.asarray(d["h"]), W, torch.asarray(d["y"]))

@@ -12,7 +12,8 @@ non-NumPy frameworks, stay a ``TypeError`` naming both types; Python lists stay 
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest

@@ -19,8 +19,7 @@ import pytest
 import xbackend as xb
 from tests import conformance as cf
 from tests.backends import ALL, BY_NAME, require
-from xbackend.testing import _oracles
-from xbackend.testing import assert_matches_reference, to_numpy, tolerance
+from xbackend.testing import _oracles, assert_matches_reference, to_numpy, tolerance
 
 SETS = {
     "sigmoid": ((),),

@@ -35,8 +35,7 @@ from hypothesis import strategies as st
 
 import xbackend as xb
 from tests.backends import BY_NAME, Backend, skip_reason
-from xbackend.testing import _oracles
-from xbackend.testing import tolerance
+from xbackend.testing import _oracles, tolerance
 
 BACKENDS = ("numpy", "torch", "jax")
 AD_BACKENDS = ("torch", "jax")

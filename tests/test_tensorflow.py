@@ -38,8 +38,7 @@ if _reason is not None:
 import tensorflow as tf
 
 import xbackend as xb
-from xbackend.testing import _oracles
-from xbackend.testing import assert_matches_reference, to_numpy, tolerance
+from xbackend.testing import _oracles, assert_matches_reference, to_numpy, tolerance
 
 N, C = 4, 5
 K_OPS = 16

@@ -24,8 +24,7 @@ if _reason is not None:
 import tensorflow as tf
 
 import xbackend as xb
-from xbackend.testing import _oracles
-from xbackend.testing import assert_matches_reference, to_numpy, tolerance
+from xbackend.testing import _oracles, assert_matches_reference, to_numpy, tolerance
 
 N, C = 4, 5
 TOL64 = tolerance("float64", 64)  # a few float64 roundings of O(1) terms
@@ -112,7 +111,7 @@ def test_variables_as_logits_labels_and_weights_get_the_same_gradients_as_tensor
             + xb.sigmoid_focal_loss(xt, tf.nn.sigmoid(yt), reduction="sum")
         )
     assert_matches_reference(loss, to_numpy(want), like=xt, rtol=TOL64)
-    for g, gw in zip(grads, tape.gradient(want, [xt, yt, wt])):
+    for g, gw in zip(grads, tape.gradient(want, [xt, yt, wt]), strict=False):
         assert g is not None
         assert_matches_reference(g, to_numpy(gw), like=xt, rtol=TOL64, atol=TOL64)
 
@@ -168,7 +167,7 @@ def test_every_loss_works_with_an_unknown_batch_size(mode):
     for n in (4, 3):
         args = (rng.normal(size=(n, C)) * 2, rng.normal(size=(n, C)), rng.integers(0, C, size=n),
                 rng.uniform(0.5, 2, size=n))  # fmt: skip
-        args = [tf.constant(a, s.dtype) for a, s in zip(args, _SPEC)]
+        args = [tf.constant(a, s.dtype) for a, s in zip(args, _SPEC, strict=False)]
         got, want = fn(*args), _every_loss(*args)
         for key in want:
             assert got[key].shape == want[key].shape, key
@@ -314,5 +313,5 @@ def test_keras_training_step_with_an_xbackend_loss_equals_the_step_with_keras_ow
     ours, w_ours = trained(xbackend_loss)
     theirs, w_theirs = trained(keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     assert ours == pytest.approx(theirs, rel=tolerance("float32", 16))
-    for a, b in zip(w_ours, w_theirs):
+    for a, b in zip(w_ours, w_theirs, strict=False):
         np.testing.assert_allclose(a, b, rtol=tolerance("float32", 16), atol=tolerance("float32", 16))

@@ -17,9 +17,9 @@ gives with the same traced value. Small shapes: every transformation is a compil
 
 from __future__ import annotations
 
-from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -30,7 +30,7 @@ from xbackend.testing import _oracles, tolerance
 
 jax = require("jax")
 optax = pytest.importorskip("optax")
-import jax.numpy as jnp  # noqa: E402
+import jax.numpy as jnp
 
 N, C = 3, 4
 #: float32 results against float32 optax or the float64 closed form of the rounded inputs
@@ -96,7 +96,7 @@ def _cases() -> list[Case]:
     return [
         Case("sigmoid_cross_entropy", x, z, {"label_smoothing": 0.1}, _optax_sigmoid_xent, False, "b, 4"),
         Case("softmax_cross_entropy", x, soft, {"label_smoothing": 0.1, "z_loss": 0.01}, _optax_softmax_xent,
-             symbolic_labels="b, 4"),  # fmt: skip
+             symbolic_labels="b, 4"),
         Case("sparse_softmax_cross_entropy", x, idx, {"label_smoothing": 0.1, "z_loss": 0.01}, _optax_sparse_xent),
         Case("sigmoid_focal_loss", x, z, {"gamma": 1.5, "alpha": 0.25}, _optax_sigmoid_focal, False, "b, 4"),
         Case("softmax_focal_loss", x, idx, {"gamma": 1.5, "alpha": 0.25}),
@@ -164,7 +164,7 @@ def test_vmap_of_grad_gives_per_example_gradients(case):
 def _fd_jacobian(case: Case) -> np.ndarray:
     """d loss_i / d x of the unreduced loss, one cotangent per output."""
     out_shape = (N,) if case.rowwise else (N, C)
-    jac = np.zeros(out_shape + (N, C))
+    jac = np.zeros((*out_shape, N, C))
     for i in np.ndindex(out_shape):
         e = np.zeros(out_shape)
         e[i] = 1.0
@@ -233,16 +233,16 @@ def test_jit_with_traced_float_options(case):
 
     @jax.jit
     def f(x, y, *vals):
-        opts = dict(zip(names, vals))
+        opts = dict(zip(names, vals, strict=False))
         return case.fn(x, y, reduction="sum", **opts), jax.grad(lambda x: case.fn(x, y, reduction="sum", **opts))(x)
 
     value, grad = f(case.x, case.y, *values)
-    opts = {k: float(v) for k, v in zip(names, values)}
+    opts = {k: float(v) for k, v in zip(names, values, strict=False)}
     if case.optax is not None:
 
         @jax.jit
         def ref(x, y, *vals):
-            o = dict(zip(names, vals))
+            o = dict(zip(names, vals, strict=False))
             return case.reference(x, y, "sum", **o), jax.grad(lambda x: case.reference(x, y, "sum", **o))(x)
 
         want_value, want_grad = ref(case.x, case.y, *values)
@@ -363,7 +363,7 @@ def test_export_with_a_symbolic_batch(case):
             y = rng.dirichlet(np.ones(C), size=n).astype(np.float32)
         else:
             y = rng.uniform(size=(n, C)).astype(np.float32)
-        for r, got in zip(REDUCTIONS, exp.call(x, y)):
+        for r, got in zip(REDUCTIONS, exp.call(x, y), strict=False):
             close(got, _oracles.closed_form(case.name, x, y, reduction=r, **case.options))
     grad = jax.grad(lambda x: exp.call(x, y)[2])(x)  # "mean", at the last batch size
     close(grad, fd_grad(case, x, y, "mean"), FD_RTOL, FD_ATOL)

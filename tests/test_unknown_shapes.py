@@ -43,10 +43,7 @@ def _module(name: str):
 
 def _data(loss: str, shape: tuple, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
-    if loss in PROBS:
-        x = rng.uniform(0.1, 0.9, size=shape)
-    else:
-        x = rng.normal(size=shape) * 2
+    x = rng.uniform(0.1, 0.9, size=shape) if loss in PROBS else rng.normal(size=shape) * 2
     if loss in SPARSE:
         y = rng.integers(0, shape[-1], size=shape[:-1])
     elif loss in ROWWISE:
@@ -68,8 +65,8 @@ def test_dask_unknown_chunk_sizes_stay_lazy_and_equal_the_closed_form(loss):
     dx = da.from_array(x, chunks=(5, C))
     mask = dx[:, 0] > (0.5 if loss in PROBS else 0.0)  # lazy: sizes unknown after the filter
     dxs = dx[mask]
-    dys = da.from_array(y, chunks=(5,) + y.shape[1:])[mask]
-    dws = da.from_array(w, chunks=(5,) + w.shape[1:])[mask]
+    dys = da.from_array(y, chunks=(5, *y.shape[1:]))[mask]
+    dws = da.from_array(w, chunks=(5, *w.shape[1:]))[mask]
     assert math.isnan(dxs.shape[0])
     fn = getattr(xb, loss)
     for reduction in REDUCTIONS:
@@ -128,7 +125,7 @@ def test_tf_function_with_none_sizes_in_the_signature(loss, dims):
         return values, tape.gradient(values[2], x)  # d "mean" / d x
 
     values, grad = f(tf.constant(x), tf.constant(y))
-    for r, got in zip(REDUCTIONS, values):
+    for r, got in zip(REDUCTIONS, values, strict=False):
         np.testing.assert_allclose(got.numpy(), _oracles.closed_form(loss, x, y, reduction=r), rtol=1e-12, atol=1e-14)
     want_grad = _oracles.closed_form_grad(loss, x, y, reduction="mean")
     np.testing.assert_allclose(grad.numpy(), want_grad, rtol=1e-6, atol=1e-9)  # against finite differences

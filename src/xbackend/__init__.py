@@ -5,6 +5,8 @@ TensorFlow arrays, on the device the inputs live on; the namespace is inferred f
 inputs (or passed as ``xp=``). Importing xbackend imports no framework.
 """
 
+from xbackend._backends import array_namespace as array_namespace
+from xbackend._lib._compiled import compiled as compiled
 from xbackend._lib._linear_xent import linear_cross_entropy as linear_cross_entropy
 from xbackend._lib._primitives import log_sigmoid as log_sigmoid
 from xbackend._lib._primitives import log_softmax as log_softmax
@@ -19,8 +21,6 @@ from xbackend._lib._softmax import categorical_cross_entropy as categorical_cros
 from xbackend._lib._softmax import softmax_cross_entropy as softmax_cross_entropy
 from xbackend._lib._softmax import softmax_focal_loss as softmax_focal_loss
 from xbackend._lib._softmax import sparse_softmax_cross_entropy as sparse_softmax_cross_entropy
-from xbackend._backends import array_namespace as array_namespace
-from xbackend._lib._compiled import compiled as compiled
 
 __version__ = "0.1.0"
 
@@ -29,6 +29,7 @@ __all__ = [
     "binary_cross_entropy",
     "categorical_cross_entropy",
     "compiled",
+    "linear_cross_entropy",
     "log_sigmoid",
     "log_softmax",
     "logsumexp",
@@ -40,5 +41,4 @@ __all__ = [
     "softmax_focal_loss",
     "softplus",
     "sparse_softmax_cross_entropy",
-    "linear_cross_entropy",
 ]

@@ -88,7 +88,7 @@ __all__ = [
 class _KerasMissing:
     """The base class when Keras is not installed: creating a loss raises."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ARG002 (any Loss signature)
         raise ImportError(
             f"xbackend.keras.{type(self).__name__} is a Keras 3 loss and Keras is not installed: "
             "pip install keras (with a Keras backend: tensorflow, jax or torch)"

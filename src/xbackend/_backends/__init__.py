@@ -30,9 +30,9 @@ import sys
 from types import ModuleType
 from typing import Any
 
-from xbackend._backends._base import Backend
-
 import array_api_compat
+
+from xbackend._backends._base import Backend
 
 __all__ = ["array_namespace", "backend", "entry", "framework_name"]
 

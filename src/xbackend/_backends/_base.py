@@ -182,7 +182,7 @@ class Backend:
             else:
                 return args, kwargs
         like = args[0]
-        args = (like,) + tuple(self.asarray_like(a, like) if isinstance(a, _NUMPY) else a for a in args[1:])
+        args = (like, *tuple(self.asarray_like(a, like) if isinstance(a, _NUMPY) else a for a in args[1:]))
         if kwargs:
             from xbackend._lib._checks import SCALAR_OPTIONS
 

@@ -70,7 +70,8 @@ def _torch_apply(xp, st, h, W, b, consts, coef):
         with torch.no_grad():
             loss = L.loss_rows(xp, h, W, b, consts, st)[0]
         return loss if coef is None else _reduce(xp, loss, coef)
-    from xbackend._backends._linear_torch import LinearXentReduced as reduced, LinearXentRows as rows
+    from xbackend._backends._linear_torch import LinearXentReduced as reduced
+    from xbackend._backends._linear_torch import LinearXentRows as rows
 
     if coef is None:
         return rows.apply(h, W, b, *consts, xp, st, need)[0]
@@ -80,7 +81,7 @@ def _torch_apply(xp, st, h, W, b, consts, coef):
 # --------------------------------------------------------------------------- JAX
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _jax_function(xp: ModuleType, st: L.LinearStatic, reduced: bool):
     import jax
 

@@ -18,7 +18,7 @@ class LinearXentReduced(torch.autograd.Function):
     @staticmethod
     def forward(h, W, b, y, keep, cw, coef, xp, st, need):  # type: ignore[override]
         loss, gs = L.loss_and_grads(xp, h, W, b, (y, keep, cw), st, coef, need)
-        return (xp.sum(loss * coef),) + tuple(g for g in gs if g is not None)
+        return (xp.sum(loss * coef), *tuple(g for g in gs if g is not None))
 
     @staticmethod
     def setup_context(ctx, inputs, output):  # type: ignore[override]
@@ -38,7 +38,7 @@ class LinearXentRows(torch.autograd.Function):
     makes one more pass over the blocks with the per-row incoming gradient."""
 
     @staticmethod
-    def forward(h, W, b, y, keep, cw, xp, st, need):  # type: ignore[override]
+    def forward(h, W, b, y, keep, cw, xp, st, need):  # type: ignore[override]  # noqa: ARG004 (need: for setup_context)
         return L.loss_rows(xp, h, W, b, (y, keep, cw), st)
 
     @staticmethod

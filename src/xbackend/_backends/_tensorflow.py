@@ -40,7 +40,7 @@ try:  # private, but stable since TF 2.x; without it every eager call is recorde
     from tensorflow.python.ops.gradients_util import PossibleTapeGradientTypes as _gradient_types
 except ImportError:  # pragma: no cover
 
-    def _gradient_types(tensors: list) -> int:
+    def _gradient_types(tensors: list) -> int:  # noqa: ARG001 (the private function's signature)
         return 2
 
 

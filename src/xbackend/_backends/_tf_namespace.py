@@ -218,7 +218,7 @@ def finfo(type: Any, /) -> finfo_object:
     )
 
 
-def astype(x: Any, dtype: Any, /, *, copy: _PY_BOOL = True, device: Any = None) -> tf.Tensor:
+def astype(x: Any, dtype: Any, /, *, copy: _PY_BOOL = True, device: Any = None) -> tf.Tensor:  # noqa: ARG001 (immutable tensors: copy changes nothing)
     """``tf.cast`` (TensorFlow tensors are immutable, so ``copy`` changes nothing).
 
     A ``tf.Variable`` is always read into a tensor, also when its dtype already matches.
@@ -235,7 +235,7 @@ def astype(x: Any, dtype: Any, /, *, copy: _PY_BOOL = True, device: Any = None) 
 # ------------------------------------------------------------------ array creation
 
 
-def asarray(obj: Any, /, *, dtype: Any = None, device: Any = None, copy: Any = None) -> tf.Tensor:
+def asarray(obj: Any, /, *, dtype: Any = None, device: Any = None, copy: Any = None) -> tf.Tensor:  # noqa: ARG001
     """A tensor from a tensor, a Python scalar or sequence, or a NumPy array.
 
     Python floats default to float32 and Python ints to int64 (NumPy arrays keep their dtype).
@@ -367,7 +367,7 @@ def _shape_arg(shape: Any) -> Any:
     return [-1 if d is None else int(d) for d in shape]
 
 
-def reshape(x: Any, /, shape: Any, *, copy: Any = None) -> tf.Tensor:
+def reshape(x: Any, /, shape: Any, *, copy: Any = None) -> tf.Tensor:  # noqa: ARG001 (immutable tensors)
     """``tf.reshape``; ``None`` (a size unknown at trace time) is read as ``-1``."""
     dims = _shape_arg(shape)
     if builtins.sum(d == -1 for d in dims) > 1:
@@ -457,7 +457,7 @@ def take_along_axis(x: Any, indices: Any, /, *, axis: int = -1) -> tf.Tensor:
         perm = [i for i in range(nd) if i != ax] + [ax]
         x, idx = tf.transpose(x, perm), tf.transpose(idx, perm)
     xb, ib = x.shape[:-1], idx.shape[:-1]
-    size_one = any(a == 1 and b != 1 or b == 1 and a != 1 for a, b in zip(xb.as_list(), ib.as_list()))
+    size_one = any((a == 1 and b != 1) or (b == 1 and a != 1) for a, b in zip(xb.as_list(), ib.as_list(), strict=False))
     if size_one and not (xb.is_fully_defined() and ib.is_fully_defined() and xb == ib):
         batch = tf.broadcast_dynamic_shape(tf.shape(x)[:-1], tf.shape(idx)[:-1])
         x = tf.broadcast_to(x, tf.concat([batch, tf.shape(x)[-1:]], 0))

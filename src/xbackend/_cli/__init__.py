@@ -21,10 +21,11 @@ the terminal (``--verbose`` on ``report`` shows it).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
-from typing import Callable
+from collections.abc import Callable
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "main"]
 
 SUBCOMMANDS = ("report", "explain", "bench")
 
@@ -32,10 +33,9 @@ SUBCOMMANDS = ("report", "explain", "bench")
 def _out_function() -> Callable[[str], None]:
     stream = sys.stdout
     if hasattr(stream, "reconfigure"):
-        try:  # a terminal without UTF-8 gets '?' for σ, ·, Σ instead of a crash
+        # a terminal without UTF-8 gets '?' for σ, ·, Σ instead of a crash
+        with contextlib.suppress(Exception):
             stream.reconfigure(errors="replace")
-        except Exception:
-            pass
 
     def out(text: str = "") -> None:
         print(text, file=sys.stdout, flush=True)

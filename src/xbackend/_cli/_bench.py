@@ -40,14 +40,15 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from xbackend._cli._detect import quiet
 from xbackend._cli._report import Progress
 
-__all__ = ["add_arguments", "run", "validate", "BenchArgumentError"]
+__all__ = ["BenchArgumentError", "add_arguments", "run", "validate"]
 
 LOSSES = ("sparse", "softmax", "sigmoid")
 LINEAR = "linear"  # --losses linear: xbackend._cli._bench_linear (shapes NxDxV:dtype; not in the default list)
@@ -145,7 +146,7 @@ def _environment(device: str, backends: list[str]) -> dict:
     import xbackend
 
     env: dict[str, Any] = {
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "device_kind": device,
         "python": platform.python_version(),
         "platform": platform.platform(),
@@ -161,25 +162,25 @@ def _environment(device: str, backends: list[str]) -> dict:
         try:
             mod = __import__(name)
             env["versions"][name] = getattr(mod, "__version__", "?")
-        except Exception as exc:  # noqa: BLE001 -- recorded, not fatal
+        except Exception as exc:
             env["versions"][name] = f"unavailable: {exc}"
-    env["device"] = _device_name(device, backends)
+    env["device"] = _device_name(device)
     return env
 
 
-def _device_name(device: str, backends: list[str]) -> str:
+def _device_name(device: str) -> str:
     if device == "cuda":
         try:
             import torch
 
             return torch.cuda.get_device_name()
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
         try:
             import jax
 
             return str(jax.devices("gpu")[0].device_kind)
-        except Exception:  # noqa: BLE001
+        except Exception:
             return "cuda (unknown)"
     model = None
     for line in (_read("/proc/cpuinfo") or "").splitlines():
@@ -249,14 +250,14 @@ class _Torch:
         import xbackend as xb
 
         if loss == "sigmoid":
-            native = lambda x, y: F.binary_cross_entropy_with_logits(x, y)  # noqa: E731
-            ours = lambda x, y, **k: xb.sigmoid_cross_entropy(x, y, reduction="sum_over_batch_size", **k)  # noqa: E731
+            native = lambda x, y: F.binary_cross_entropy_with_logits(x, y)
+            ours = lambda x, y, **k: xb.sigmoid_cross_entropy(x, y, reduction="sum_over_batch_size", **k)
         elif loss == "softmax":
-            native = lambda x, y: F.cross_entropy(x, y)  # noqa: E731
-            ours = lambda x, y, **k: xb.softmax_cross_entropy(x, y, reduction="mean", **k)  # noqa: E731
+            native = lambda x, y: F.cross_entropy(x, y)
+            ours = lambda x, y, **k: xb.softmax_cross_entropy(x, y, reduction="mean", **k)
         else:
-            native = lambda x, y: F.cross_entropy(x, y)  # noqa: E731
-            ours = lambda x, y, **k: xb.sparse_softmax_cross_entropy(x, y, reduction="mean", **k)  # noqa: E731
+            native = lambda x, y: F.cross_entropy(x, y)
+            ours = lambda x, y, **k: xb.sparse_softmax_cross_entropy(x, y, reduction="mean", **k)
         return native, ours
 
     def variants(self, loss: str, pass_: str, x: Any, y: Any, modes: list[str]) -> dict[str, Callable[[], None]]:
@@ -368,14 +369,14 @@ class _Jax:
         import xbackend as xb
 
         if loss == "sigmoid":
-            native = lambda x, y: optax.sigmoid_binary_cross_entropy(x, y).mean()  # noqa: E731
-            ours = lambda x, y: xb.sigmoid_cross_entropy(x, y, reduction="sum_over_batch_size")  # noqa: E731
+            native = lambda x, y: optax.sigmoid_binary_cross_entropy(x, y).mean()
+            ours = lambda x, y: xb.sigmoid_cross_entropy(x, y, reduction="sum_over_batch_size")
         elif loss == "softmax":
-            native = lambda x, y: optax.softmax_cross_entropy(x, y).mean()  # noqa: E731
-            ours = lambda x, y: xb.softmax_cross_entropy(x, y, reduction="mean")  # noqa: E731
+            native = lambda x, y: optax.softmax_cross_entropy(x, y).mean()
+            ours = lambda x, y: xb.softmax_cross_entropy(x, y, reduction="mean")
         else:
-            native = lambda x, y: optax.softmax_cross_entropy_with_integer_labels(x, y).mean()  # noqa: E731
-            ours = lambda x, y: xb.sparse_softmax_cross_entropy(x, y, reduction="mean")  # noqa: E731
+            native = lambda x, y: optax.softmax_cross_entropy_with_integer_labels(x, y).mean()
+            ours = lambda x, y: xb.sparse_softmax_cross_entropy(x, y, reduction="mean")
         return native, ours
 
     def _programs(self, loss: str, pass_: str, modes: list[str]) -> dict[str, Callable]:
@@ -452,14 +453,14 @@ class _TensorFlow:
         import xbackend as xb
 
         if loss == "sigmoid":
-            native = lambda x, y: tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(y, x))  # noqa: E731
-            ours = lambda x, y: xb.sigmoid_cross_entropy(x, y, reduction="sum_over_batch_size")  # noqa: E731
+            native = lambda x, y: tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(y, x))
+            ours = lambda x, y: xb.sigmoid_cross_entropy(x, y, reduction="sum_over_batch_size")
         elif loss == "softmax":
-            native = lambda x, y: tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(y, x))  # noqa: E731
-            ours = lambda x, y: xb.softmax_cross_entropy(x, y, reduction="mean")  # noqa: E731
+            native = lambda x, y: tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(y, x))
+            ours = lambda x, y: xb.softmax_cross_entropy(x, y, reduction="mean")
         else:
-            native = lambda x, y: tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, x))  # noqa: E731
-            ours = lambda x, y: xb.sparse_softmax_cross_entropy(x, y, reduction="mean")  # noqa: E731
+            native = lambda x, y: tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, x))
+            ours = lambda x, y: xb.sparse_softmax_cross_entropy(x, y, reduction="mean")
         return native, ours
 
     def variants(self, loss: str, pass_: str, x: Any, y: Any, modes: list[str]) -> dict[str, Callable[[], None]]:
@@ -501,7 +502,7 @@ class _TensorFlow:
         def run():
             tf.reduce_sum(x).numpy()
             if pass_ != "fwd":
-                tf.identity(x * 1).shape
+                _ = tf.identity(x * 1).shape
 
         return run
 
@@ -531,7 +532,7 @@ def _parse_shapes_arg(text: str) -> list[tuple[tuple, str]]:
     try:
         shapes = _parse_shapes(text)
     except ValueError:
-        raise BenchArgumentError(f"--shapes: cannot read {text!r} (expected RxC:dtype,..., e.g. 64x128:float32)")
+        raise BenchArgumentError(f"--shapes: cannot read {text!r} (expected RxC:dtype,..., e.g. 64x128:float32)") from None
     for shape, dtype in shapes:
         if len(shape) < 2 or any(d < 1 for d in shape):
             raise BenchArgumentError(f"--shapes: {'x'.join(map(str, shape))} needs at least two positive sizes (RxC)")
@@ -550,7 +551,7 @@ def validate(args: argparse.Namespace) -> dict[str, Any]:
     modes_text = args.modes if args.modes is not None else ("eager" if args.quick else "eager,compiled")
     parsed: dict[str, Any] = {
         "backends": _split(args.backends, "--backends", tuple(_BACKENDS)),
-        "losses": _split(args.losses, "--losses", LOSSES + (LINEAR,)),
+        "losses": _split(args.losses, "--losses", (*LOSSES, LINEAR)),
         "passes": _split(args.passes, "--passes", PASSES),
         "modes": _split(modes_text, "--modes", ("eager", "compiled")),
     }
@@ -626,7 +627,7 @@ def run(args: argparse.Namespace) -> int:
                     impls[key] = _impl(backend, loss, args.device)
                 impl = impls[key]
                 x, y = impl.inputs(loss, shape, dtype)
-            except Exception as exc:  # noqa: BLE001 -- a backend that cannot run is reported
+            except Exception as exc:
                 for p in passes:
                     progress.start(f"{backend} {loss} error")
                     cells.append(Cell(backend, loss, shape, dtype, p, note=f"error: {type(exc).__name__}: {exc}"))
@@ -636,7 +637,7 @@ def run(args: argparse.Namespace) -> int:
                 cell = Cell(backend, loss, shape, dtype, p)
                 try:
                     _measure(cell, impl, x, y, modes, args)
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     cell.note = f"error: {type(exc).__name__}: {str(exc)[:300]}"
                 cells.append(cell)
             del x, y
@@ -718,7 +719,7 @@ def _recompile_jax(sizes: tuple[int, ...] = tuple(range(8, 136, 8)), classes: in
 
     events: list[str] = []
 
-    def listener(event: str, duration: float, **kwargs: Any) -> None:
+    def listener(event: str, duration: float, **kwargs: Any) -> None:  # noqa: ARG001 (jax.monitoring's signature)
         if event == "/jax/core/compile/backend_compile_duration":
             events.append(event)
 

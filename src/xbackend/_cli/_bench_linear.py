@@ -15,11 +15,12 @@ the logits and their gradient).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from xbackend._cli._bench import _Jax, _Torch
 
-__all__ = ["LINEAR_CPU_SHAPES", "LINEAR_GPU_SHAPES", "TorchLinear", "JaxLinear"]
+__all__ = ["LINEAR_CPU_SHAPES", "LINEAR_GPU_SHAPES", "JaxLinear", "TorchLinear"]
 
 LINEAR_CPU_SHAPES = "4096x512x32768:float32"
 LINEAR_GPU_SHAPES = "8192x4096x128256:bfloat16,16384x2048x256000:bfloat16"
@@ -49,8 +50,8 @@ class TorchLinear(_Torch):
 
         t = self.torch
         t._dynamo.reset()
-        native = lambda h, W, y: F.cross_entropy(F.linear(h, W), y)  # noqa: E731
-        ours = lambda h, W, y: xb.linear_cross_entropy(h, W, y, reduction="mean")  # noqa: E731
+        native = lambda h, W, y: F.cross_entropy(F.linear(h, W), y)
+        ours = lambda h, W, y: xb.linear_cross_entropy(h, W, y, reduction="mean")
         impls: dict[str, Callable] = {}
         if "eager" in modes:
             impls.update(native=native, xb=ours)

@@ -17,13 +17,24 @@ import os
 import sys
 import tempfile
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 
-__all__ = ["Target", "FRAMEWORKS", "CAPTURED", "detect", "installed", "converter", "quiet",
-           "render_table", "prepare_environment", "parse_backends"]
+__all__ = [
+    "CAPTURED",
+    "FRAMEWORKS",
+    "Target",
+    "converter",
+    "detect",
+    "installed",
+    "parse_backends",
+    "prepare_environment",
+    "quiet",
+    "render_table",
+]
 
 FRAMEWORKS: dict[str, tuple[str, str, str]] = {
     "numpy": ("numpy", "numpy", ""),
@@ -85,10 +96,8 @@ def quiet() -> Iterator[None]:
             try:
                 yield
             finally:
-                try:
+                with contextlib.suppress(Exception):
                     sys.stderr.flush()
-                except Exception:
-                    pass
                 os.dup2(saved, fd)
                 os.close(saved)
                 tmp.seek(0)
@@ -233,7 +242,7 @@ def detect(backends: list[str] | None = None, device: str = "all",
             on_import(fw)
         try:
             _import(fw)
-        except BaseException as exc:  # noqa: BLE001 -- a crashing import is a finding
+        except BaseException as exc:
             if isinstance(exc, KeyboardInterrupt):
                 raise
             out.append(Target(fw, "cpu", "broken", f"import failed: {_short_error(exc)}"))

@@ -32,11 +32,12 @@ from __future__ import annotations
 
 import math
 import textwrap
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-__all__ = ["FORMULAS", "TABLE_X", "MARKERS", "sweep", "exact", "classify", "marker_kinds", "problem_ranges", "run", "figure", "plot"]
+__all__ = ["FORMULAS", "MARKERS", "TABLE_X", "classify", "exact", "figure", "marker_kinds", "plot", "problem_ranges", "run", "sweep"]
 
 #: formula key -> short column title
 FORMULAS = {
@@ -92,8 +93,8 @@ def _full(x: np.ndarray, z: float, eps: float | None = None) -> tuple[np.ndarray
 
 def _stable(x: np.ndarray, z: float) -> tuple[np.ndarray, np.ndarray]:
     """xbackend's loss and the analytic gradient it registers with every autodiff system."""
-    from xbackend._lib import _kernels
     from xbackend import sigmoid_cross_entropy
+    from xbackend._lib import _kernels
 
     zz = np.full_like(x, z)
     value = sigmoid_cross_entropy(x, zz)
@@ -431,7 +432,7 @@ def figure() -> Any:
             ax.tick_params(labelbottom=False)
             strip.set_ylim(len(FORMULAS) - 0.5, -0.5)  # first formula on top
             strip.set_yticks(range(len(FORMULAS)), list(FORMULAS), fontsize=7)
-            for label, f in zip(strip.get_yticklabels(), FORMULAS):
+            for label, f in zip(strip.get_yticklabels(), FORMULAS, strict=False):
                 label.set_color(_COLORS[f])
             strip.grid(True, axis="x", alpha=0.3)
             if part == "value":

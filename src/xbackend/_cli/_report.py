@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 import sys
 import textwrap
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from xbackend._cli._detect import (
     CAPTURED,
@@ -26,7 +27,7 @@ from xbackend._cli._detect import (
 )
 from xbackend._cli._suite import FACTOR, SHORT, Row, Runner, cases, scheduler
 
-__all__ = ["run", "Progress", "render_rows"]
+__all__ = ["Progress", "render_rows", "run"]
 
 
 # --------------------------------------------------------------------------- progress
@@ -60,8 +61,8 @@ class Progress:
                 use_rich = False
         if use_rich:
             from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress
-            from rich.progress import TextColumn, TimeElapsedColumn
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+            from rich.progress import Progress as RichProgress
 
             console = Console(file=self.stream, width=min(100, Console(file=self.stream).width))
             self._rich = RichProgress(TextColumn("{task.description:<40}"), BarColumn(), MofNCompleteColumn(),

@@ -10,7 +10,8 @@ differs from the sigmoid cross-entropy, and a 3×2 single-label (softmax) case, 
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

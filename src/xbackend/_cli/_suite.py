@@ -12,14 +12,15 @@ backend was asked.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from xbackend._cli._detect import Target, _short_error, converter
 
-__all__ = ["Case", "Check", "Row", "cases", "Runner", "scheduler", "FACTOR", "DTYPES", "SHORT"]
+__all__ = ["DTYPES", "FACTOR", "SHORT", "Case", "Check", "Row", "Runner", "cases", "scheduler"]
 
 N, C = 4, 5
 #: tolerance factor: a check passes when |got - ref| <= tolerance(dtype, FACTOR)·(|ref| + floor)
@@ -260,7 +261,7 @@ def _compare(got: np.ndarray, ref: np.ndarray, dtype: str, *, elementwise: bool,
         return float("nan"), float("nan"), float("inf"), f"shape {got.shape}, expected {ref.shape}"
     fin_r, fin_g = np.isfinite(ref), np.isfinite(got)
     problem = ""
-    same_nonfinite = (np.isnan(ref) == np.isnan(got)) & ((np.isinf(ref) == np.isinf(got)))
+    same_nonfinite = (np.isnan(ref) == np.isnan(got)) & (np.isinf(ref) == np.isinf(got))
     same_nonfinite &= np.where(np.isinf(ref), np.sign(ref) == np.sign(got), True)
     if not np.all(same_nonfinite):
         i = tuple(np.argwhere(~same_nonfinite)[0])
@@ -389,8 +390,7 @@ class Runner:
 
     def run_loss(self, target: Target, loss: str, suite: list[Case]) -> Row:
         import xbackend
-        from xbackend.testing import _oracles
-        from xbackend.testing import to_numpy
+        from xbackend.testing import _oracles, to_numpy
 
         fw = target.framework
         natives = list(_oracles.natives(loss=loss, framework=fw))

@@ -123,7 +123,7 @@ def check_broadcasts_to(shape: tuple, target: tuple, name: str, target_name: str
         result = None
     bad = result is None or len(shape) > len(target)
     if result is not None and not bad:
-        for r, t in zip(result, target):
+        for r, t in zip(result, target, strict=False):
             if r is not None and t is not None and r is not t and r != t:
                 bad = True
     if bad:

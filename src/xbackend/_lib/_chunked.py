@@ -43,7 +43,7 @@ from xbackend._backends import backend
 from xbackend._lib import _kernels
 from xbackend._lib._dtypes import cast
 
-__all__ = ["AUTO_BLOCK_BYTES", "AUTO_BLOCK_MIN", "AUTO_MIN_BYTES", "ChunkedSoftmax", "plan", "softmax_xent", "mean_weight"]
+__all__ = ["AUTO_BLOCK_BYTES", "AUTO_BLOCK_MIN", "AUTO_MIN_BYTES", "ChunkedSoftmax", "mean_weight", "plan", "softmax_xent"]
 
 #: ``"auto"`` chunks float32/float64 logits whose size exceeds this many bytes.
 AUTO_MIN_BYTES = 256 * 2**20
@@ -91,7 +91,7 @@ def plan(xp: ModuleType, x: Any, axis: int, ct: Any, chunk_size: Any) -> int | N
 def as_rows(xp: ModuleType, a: Any, axis: int, ndim: int) -> Any:
     """``a`` (with the logits' shape) as ``(R, C)``: class axis last, leading axes merged."""
     if axis != ndim - 1:
-        perm = tuple(i for i in range(ndim) if i != axis) + (axis,)
+        perm = (*tuple(i for i in range(ndim) if i != axis), axis)
         a = xp.permute_dims(a, perm)
     return xp.reshape(a, (-1, a.shape[-1]))
 

@@ -45,6 +45,7 @@ specialisation (and on new shapes, as the compilers decide); it pays off in loop
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 from collections import OrderedDict
@@ -53,7 +54,7 @@ from typing import Any
 
 from xbackend._backends import array_namespace, backend
 
-__all__ = ["compiled", "Compiled"]
+__all__ = ["Compiled", "compiled"]
 
 #: compiled specialisations kept per :class:`Compiled` (least recently used dropped)
 _CACHE_SIZE = 128
@@ -118,10 +119,8 @@ class Compiled:
                     while len(self._cache) > _CACHE_SIZE:
                         self._cache.popitem(last=False)
         else:
-            try:
+            with contextlib.suppress(KeyError):  # evicted by another thread meanwhile
                 self._cache.move_to_end(key)
-            except KeyError:  # evicted by another thread meanwhile
-                pass
         traced = [a for a in args if _is_array(a)] + [kwargs[k] for k in kw_arrays]
         return run(*traced)
 
@@ -133,7 +132,7 @@ class Compiled:
             it = iter(traced[:n_pos])
             call_args = [next(it) if p is None else p[1] for p in pos]
             call_kwargs = dict(kw_static)
-            call_kwargs.update(zip(kw_arrays, traced[n_pos:]))
+            call_kwargs.update(zip(kw_arrays, traced[n_pos:], strict=False))
             return fn(*call_args, **call_kwargs)
 
         return be.compile(inner, {**self.options, "name": getattr(fn, "__name__", "fn")})

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from types import ModuleType
-from typing import Any, Callable, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from xbackend._backends import array_namespace, backend, entry
 from xbackend._lib import _checks
 from xbackend._lib._dtypes import cast, compute_dtype, out_dtype
 from xbackend._lib._labels import raise_if
-
 
 F = TypeVar("F", bound=Callable[..., Any])
 _NOT_ARRAYS = (bool, int, float, complex, list, tuple)

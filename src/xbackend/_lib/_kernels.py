@@ -725,10 +725,7 @@ class SoftmaxFocal(_RowKernel):
         logp = xp.minimum(gather(xp, xs, yk, ax) - lse_s, 0.0)
         raw = (-xp.expm1(logp)) ** st.gamma * (-logp) if (type(st.gamma) is not float or st.gamma) else -logp
         a = self._alpha(xp, av, x, yk, st)
-        if isinstance(a, float):
-            raw = raw * a if a else xp.zeros_like(raw)
-        else:
-            raw = mul0(raw, a, xp)
+        raw = (raw * a if a else xp.zeros_like(raw)) if isinstance(a, float) else mul0(raw, a, xp)
         k = _row_factor(xp, keep, nonempty, x.dtype, ax)
         loss = xp.where(k == 0, 0.0, k * raw)
         return xp.squeeze(loss, axis=ax), (m, lse_s, k, d)
@@ -791,10 +788,7 @@ class SoftFocal(_RowKernel):
     def _q(self, xp, x, y, arrays, st):
         _, av = arrays
         ax = st.axis
-        if st.sparse:
-            yv = xp.astype(onehot_mask(xp, x, xp.expand_dims(y, axis=ax), ax), x.dtype)
-        else:
-            yv = y
+        yv = xp.astype(onehot_mask(xp, x, xp.expand_dims(y, axis=ax), ax), x.dtype) if st.sparse else y
         q = smoothed(xp, yv, x, st.label_smoothing, ax) if (type(st.label_smoothing) is not float or st.label_smoothing) else yv
         if av is not None:
             return q * along(xp, av, ax, x.ndim)

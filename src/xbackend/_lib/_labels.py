@@ -69,7 +69,7 @@ def raise_if(
                 loc = (block_info or {}).get(0, {}).get("array-location")
                 offset = tuple(start for start, _ in loc) if loc else ()
                 local = tuple(int(i) for i in np.argwhere(bad)[0])
-                pos = tuple(o + i for o, i in zip(offset, local)) if offset else local
+                pos = tuple(o + i for o, i in zip(offset, local, strict=False)) if offset else local
                 raise ValueError(describe(block[local].item(), pos, int(bad.sum()), "in this chunk"))
             return block
 

@@ -59,10 +59,10 @@ __all__ = [
     "AUTO_BLOCK_BYTES",
     "AUTO_MIN_BYTES",
     "LinearStatic",
-    "plan",
-    "loss_rows",
-    "loss_and_grads",
     "grads",
+    "loss_and_grads",
+    "loss_rows",
+    "plan",
 ]
 
 #: ``chunk_size="auto"`` splits the rows into blocks when the full logits would take

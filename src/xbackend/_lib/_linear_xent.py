@@ -63,7 +63,7 @@ def _check_shapes(xp: ModuleType, hidden: Any, weight: Any, bias: Any, labels: A
             raise TypeError(f"bias must have hidden's dtype {hidden.dtype}, got {bias.dtype}; cast it")
     _checks.check_integer_labels(xp, labels)
     ls = _checks.shape_of(labels)
-    if len(ls) != len(hs) - 1 or any(a != b and a is not None and b is not None for a, b in zip(ls, hs[:-1])):
+    if len(ls) != len(hs) - 1 or any(a != b and a is not None and b is not None for a, b in zip(ls, hs[:-1], strict=False)):
         raise ValueError(
             f"labels with shape {ls} do not match hidden with shape {hs}: labels must have "
             f"hidden's shape without its last axis, i.e. {hs[:-1]}"

@@ -15,13 +15,13 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
+from xbackend._backends import array_namespace
 from xbackend._lib import _checks
 from xbackend._lib._dtypes import cast, compute_dtype
-from xbackend._lib._kernels import dominant, log1p_rest_of, log_sum_exp_shifted, shift
 from xbackend._lib._inputs import check_mask, quiet_numpy
-from xbackend._backends import array_namespace
+from xbackend._lib._kernels import dominant, log1p_rest_of, log_sum_exp_shifted, shift
 
-__all__ = ["sigmoid", "log_sigmoid", "softplus", "logsumexp", "log_softmax", "softmax"]
+__all__ = ["log_sigmoid", "log_softmax", "logsumexp", "sigmoid", "softmax", "softplus"]
 
 
 def _prepare(x: Any, xp: ModuleType | None) -> tuple[ModuleType, Any, Any]:

@@ -7,11 +7,19 @@ from typing import Any
 
 from xbackend._lib import _checks, _kernels
 from xbackend._lib._dtypes import cast
-from xbackend._lib._inputs import quiet_numpy, check_mask, float_labels, float_option, nonnegative, prepare, probabilities
+from xbackend._lib._inputs import (
+    check_mask,
+    float_labels,
+    float_option,
+    nonnegative,
+    prepare,
+    probabilities,
+    quiet_numpy,
+)
 from xbackend._lib._reduce import prepare_weights, reduce_loss
 from xbackend._lib._softmax import clip_eps
 
-__all__ = ["sigmoid_cross_entropy", "sigmoid_focal_loss", "binary_cross_entropy"]
+__all__ = ["binary_cross_entropy", "sigmoid_cross_entropy", "sigmoid_focal_loss"]
 
 
 def _element_mask(xp: ModuleType, where: Any, shape: tuple, ct: Any) -> tuple[Any, Any]:

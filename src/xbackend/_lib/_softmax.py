@@ -25,10 +25,10 @@ from xbackend._lib._labels import label_state
 from xbackend._lib._reduce import prepare_weights, reduce_loss
 
 __all__ = [
-    "softmax_cross_entropy",
-    "sparse_softmax_cross_entropy",
-    "softmax_focal_loss",
     "categorical_cross_entropy",
+    "softmax_cross_entropy",
+    "softmax_focal_loss",
+    "sparse_softmax_cross_entropy",
 ]
 
 
@@ -56,7 +56,7 @@ def _check_sparse_labels(xp: ModuleType, labels: Any, shape: tuple, axis: int, e
     got = tuple(labels.shape) if isinstance(labels.shape, tuple) else _checks.shape_of(labels, "labels")
     bad = len(got) != len(expected)
     if not bad:
-        for g, e in zip(got, expected):
+        for g, e in zip(got, expected, strict=False):
             if g is not None and e is not None and g is not e and g != e and g == g:  # g != g: NaN (Dask)
                 bad = True
     if bad:

@@ -24,7 +24,7 @@ __all__ = [
 def check_same_shape(a: Any, b: Any, name_a: str, name_b: str, framework: str) -> None:
     """``framework`` requires ``a`` and ``b`` to have the same shape (unknown sizes pass)."""
     sa, sb = _checks.shape_of(a), _checks.shape_of(b)
-    if len(sa) != len(sb) or any(x != y and x is not None and y is not None for x, y in zip(sa, sb)):
+    if len(sa) != len(sb) or any(x != y and x is not None and y is not None for x, y in zip(sa, sb, strict=False)):
         raise ValueError(
             f"{name_a} with shape {sa} and {name_b} with shape {sb} must have the same shape "
             f"(as in {framework})"
@@ -50,7 +50,7 @@ def flatten_axes(xp: ModuleType, x: Any, axes: tuple[int, ...]) -> Any:
     if perm != tuple(range(ndim)):
         x = xp.permute_dims(x, perm)
     shape = tuple(x.shape)
-    return xp.reshape(x, shape[: len(batch)] + (-1,))
+    return xp.reshape(x, (*shape[:len(batch)], -1))
 
 
 def onehot(xp: ModuleType, like: Any, labels: Any, axis: int, dtype: Any) -> Any:

@@ -33,14 +33,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from xbackend._lib import _checks
-from xbackend._lib._labels import label_state
 from xbackend._backends import array_namespace
+from xbackend._lib import _checks
+from xbackend._lib._kernels import along as _along
+from xbackend._lib._kernels import device_of as _device_of
+from xbackend._lib._labels import label_state
 from xbackend._lib._sigmoid import binary_cross_entropy as _binary_cross_entropy
 from xbackend._lib._sigmoid import sigmoid_cross_entropy as _sigmoid_cross_entropy
 from xbackend._lib._sigmoid import sigmoid_focal_loss as _sigmoid_focal_loss
-from xbackend._lib._kernels import along as _along
-from xbackend._lib._kernels import device_of as _device_of
 from xbackend._lib._softmax import _soft_focal
 from xbackend._lib._softmax import categorical_cross_entropy as _categorical_cross_entropy
 from xbackend._lib._softmax import softmax_cross_entropy as _softmax_cross_entropy
@@ -116,10 +116,7 @@ def binary_crossentropy(
     """
     xp, y_true = _prepare(y_true, y_pred, "binary_crossentropy")
     z = _smooth_binary(y_true, label_smoothing)
-    if from_logits:
-        loss = _sigmoid_cross_entropy(y_pred, z)
-    else:
-        loss = _binary_cross_entropy(y_pred, z, eps=keras_epsilon())
+    loss = _sigmoid_cross_entropy(y_pred, z) if from_logits else _binary_cross_entropy(y_pred, z, eps=keras_epsilon())
     return xp.mean(loss, axis=axis)
 
 

@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from xbackend._lib import _checks
 from xbackend._backends import array_namespace
+from xbackend._lib import _checks
 from xbackend._lib._sigmoid import sigmoid_cross_entropy as _sigmoid_cross_entropy
 from xbackend._lib._sigmoid import sigmoid_focal_loss as _sigmoid_focal_loss
 from xbackend._lib._softmax import softmax_cross_entropy as _softmax_cross_entropy

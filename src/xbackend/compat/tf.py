@@ -83,6 +83,7 @@ def sigmoid_cross_entropy_with_logits(labels: Any = None, logits: Any = None, na
     and ``(+inf, 0)`` gives ``inf`` (TensorFlow: NaN for all three); integer and bool
     labels are accepted; float16/bfloat16 are computed in float32.
     """
+    del name  # TensorFlow's op name: no graph op is created here
     _both(labels, logits, "sigmoid_cross_entropy_with_logits")
     check_same_shape(logits, labels, "logits", "labels", "tf.nn.sigmoid_cross_entropy_with_logits")
     return _sigmoid_cross_entropy(logits, labels)
@@ -123,6 +124,7 @@ def weighted_cross_entropy_with_logits(labels: Any, logits: Any, pos_weight: Any
     ``pos_weight`` held on the host raises ``ValueError`` (TensorFlow computes a
     negative loss).
     """
+    del name  # TensorFlow's op name: no graph op is created here
     _both(labels, logits, "weighted_cross_entropy_with_logits")
     check_same_shape(logits, labels, "logits", "labels", "tf.nn.weighted_cross_entropy_with_logits")
     return _sigmoid_cross_entropy(logits, labels, pos_weight=pos_weight)
@@ -162,6 +164,7 @@ def softmax_cross_entropy_with_logits(labels: Any, logits: Any, axis: int = -1, 
     the gradient is ``softmax·Σy - y`` (TensorFlow: ``softmax - y``; for
     ``x = [2, 1, 0.1], y = [0.5, 0, 0]`` the first component is -0.1705, TensorFlow 0.1590).
     """
+    del name  # TensorFlow's op name: no graph op is created here
     _both(labels, logits, "softmax_cross_entropy_with_logits")
     return _softmax_cross_entropy(logits, labels, axis=axis)
 
@@ -197,5 +200,6 @@ def sparse_softmax_cross_entropy_with_logits(labels: Any, logits: Any, name: str
     on the GPU); float16/bfloat16 are computed in float32 (TensorFlow's bfloat16 kernel
     rounds intermediate values).
     """
+    del name  # TensorFlow's op name: no graph op is created here
     _both(labels, logits, "sparse_softmax_cross_entropy_with_logits")
     return _sparse_softmax_cross_entropy(logits, labels, axis=-1)

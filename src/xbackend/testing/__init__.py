@@ -14,7 +14,7 @@ import numpy as np
 
 from xbackend._backends import array_namespace, framework_name
 
-__all__ = ["xp_assert_close", "assert_matches_reference", "tolerance", "to_numpy", "EPS"]
+__all__ = ["EPS", "assert_matches_reference", "to_numpy", "tolerance", "xp_assert_close"]
 
 #: machine epsilon per dtype name
 EPS = {

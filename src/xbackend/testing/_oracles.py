@@ -73,19 +73,20 @@ TensorFlow natives (``tf.nn.*``, Keras) are registered in the section marked
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 
 __all__ = [
+    "FD_RTOL",
     "LOSSES",
+    "NATIVES",
     "PRIMITIVES",
+    "Native",
     "closed_form",
     "closed_form_grad",
-    "FD_RTOL",
-    "Native",
-    "NATIVES",
     "natives",
     "register",
 ]
@@ -672,7 +673,6 @@ def torch_cross_entropy_indices(x, y, *, axis=-1, class_weights=None, ignore_ind
 def torch_cross_entropy_probs(x, y, *, axis=-1, class_weights=None, label_smoothing=0.0, reduction="none"):
     """``torch.nn.functional.cross_entropy`` with class-probability targets (``"mean"`` divides by N)."""
     import torch
-
     import torch.nn.functional as F
 
     y = torch.broadcast_to(y, x.shape)
