@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -47,7 +47,7 @@ def _split(static: Any, values: list) -> Any:
                 new[f] = _VALUE
             elif isinstance(v, tuple) and hasattr(v, "_fields"):
                 new[f] = _split(v, values)
-        return static._replace(**new) if new else static
+        return cast(Any, static)._replace(**new) if new else static  # a NamedTuple
     return static
 
 
@@ -61,7 +61,7 @@ def _join(structure: Any, values: Any) -> Any:
                 new[f] = next(values)
             elif isinstance(v, tuple) and hasattr(v, "_fields"):
                 new[f] = _join(v, values)
-        return structure._replace(**new) if new else structure
+        return cast(Any, structure)._replace(**new) if new else structure  # a NamedTuple
     return structure
 
 
@@ -152,9 +152,9 @@ class JaxBackend(Backend):
 
     def apply_kernel(self, kernel: Any, x: Any, y: Any, arrays: tuple, static: Any) -> Any:
         arrays = tuple(None if a is None else jax.lax.stop_gradient(a) for a in arrays)
-        values: list = []
-        structure = _split(static, values)
-        values = tuple(jax.lax.stop_gradient(jnp.asarray(v, dtype=x.dtype)) for v in values)
+        found: list = []
+        structure = _split(static, found)
+        values = tuple(jax.lax.stop_gradient(jnp.asarray(v, dtype=x.dtype)) for v in found)
         return _wrapped(kernel, structure, self.functional)(x, y, arrays, values)
 
     def asarray_like(self, v: Any, like: Any) -> Any:

@@ -43,7 +43,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from xbackend._cli._detect import quiet
 from xbackend._cli._report import Progress
@@ -277,7 +277,8 @@ class _Torch:
             impls["xb_c"] = xb.compiled(ours)
             if "native" not in impls:  # the compiled-vs-native-eager ratio needs it
                 impls["native"] = native
-        fns = {}
+        fns: dict[str, Callable[[], None]] = {}
+        run: Callable[..., None]
         for name, f in impls.items():
             if pass_ == "fwd":
 
@@ -379,7 +380,7 @@ class _Jax:
             ours = lambda x, y: xb.sparse_softmax_cross_entropy(x, y, reduction="mean")
         return native, ours
 
-    def _programs(self, loss: str, pass_: str, modes: list[str]) -> dict[str, Callable]:
+    def _programs(self, loss: str, pass_: str, modes: list[str]) -> dict[str, Any]:
         jax = self.jax
         native, ours = self.losses(loss)
         base = {"native": native, "xb": ours}
@@ -396,7 +397,13 @@ class _Jax:
         return progs
 
     def variants(self, loss: str, pass_: str, x: Any, y: Any, modes: list[str]) -> dict[str, Callable[[], None]]:
-        return {n: (lambda f=f: self.sync(f(x, y))) for n, f in self._programs(loss, pass_, modes).items()}
+        return {n: self._runner(f, x, y) for n, f in self._programs(loss, pass_, modes).items()}
+
+    def _runner(self, f: Callable[..., Any], *args: Any) -> Callable[[], None]:
+        def run() -> None:
+            self.sync(f(*args))
+
+        return run
 
     def floor(self, pass_: str, x: Any) -> Callable[[], None]:
         jax = self.jax
@@ -733,7 +740,7 @@ def _recompile_jax(sizes: tuple[int, ...] = tuple(range(8, 136, 8)), classes: in
     data = [(jnp.asarray(rng.normal(size=(n, classes)), jnp.float32), jnp.asarray(rng.integers(0, classes, n)))
             for n in sizes]  # fmt: skip
     rows = []
-    jax.monitoring.register_event_duration_secs_listener(listener)
+    jax.monitoring.register_event_duration_secs_listener(cast(Any, listener))
     try:
         for mode in ("jit", "eager"):
             for impl, f in (("xbackend", xb_loss), ("optax", optax_loss)):
@@ -746,7 +753,7 @@ def _recompile_jax(sizes: tuple[int, ...] = tuple(range(8, 136, 8)), classes: in
                 rows.append({"mode": mode, "impl": impl, "sizes": len(sizes), "compiles": len(events),
                              "total_s": time.perf_counter() - t0})  # fmt: skip
     finally:
-        jax.monitoring.unregister_event_duration_listener(listener)
+        jax.monitoring.unregister_event_duration_listener(cast(Any, listener))
     return rows
 
 
@@ -766,22 +773,21 @@ def _fmt(v: float | None, spec: str = ".2f") -> str:
 
 def _summary(cells: list[Cell]) -> list[str]:
     lines = []
-    comp = [c.ratio("xb_c", "native_c") for c in cells]
-    comp = [r for r in comp if r is not None]
+    comp: list[float] = [r for c in cells if (r := c.ratio("xb_c", "native_c")) is not None]
     if comp:
         med, worst = statistics.median(comp), max(comp)
         lines.append(f"- compiled xbackend / native compiled: median {med:.2f} (target ≤ {TARGETS['compiled_median']}),"
                      f" worst {worst:.2f} (target ≤ {TARGETS['compiled_worst']})"
                      + _miss(med, TARGETS["compiled_median"]) + _miss(worst, TARGETS["compiled_worst"]))
     fb = [c for c in cells if c.pass_ == "fwd+bwd"]
-    eager = [(c, c.ratio("xb", "native")) for c in fb if c.ratio("xb", "native") is not None]
+    eager: list[tuple[Cell, float]] = [(c, r) for c in fb if (r := c.ratio("xb", "native")) is not None]
     if eager:
         worst_c, worst = max(eager, key=lambda t: t[1])
         lines.append(f"- eager fwd+bwd xbackend / native: median {statistics.median(r for _, r in eager):.2f},"
                      f" worst {worst:.2f} ({_label(worst_c)}; target ≤ {TARGETS['eager_fwdbwd_time']})"
                      + _miss(worst, TARGETS["eager_fwdbwd_time"]))
-    mem = [(c, c.memory_x.get("xb"), c.memory_x.get("native")) for c in fb]
-    mem = [(c, a / b) for c, a, b in mem if a is not None and b]
+    peaks = [(c, c.memory_x.get("xb"), c.memory_x.get("native")) for c in fb]
+    mem: list[tuple[Cell, float]] = [(c, a / b) for c, a, b in peaks if a is not None and b]
     if mem:
         worst_c, worst = max(mem, key=lambda t: t[1])
         lines.append(f"- eager fwd+bwd peak memory xbackend / native: worst {worst:.2f} ({_label(worst_c)};"
@@ -793,13 +799,14 @@ def _summary(cells: list[Cell]) -> list[str]:
             r = c.times_ms["xb_c"] / c.floor_ms
             lines.append(f"- {_label(c)}: compiled xbackend / memory floor {r:.2f} (target ≤ {TARGETS['compiled_vs_floor']}"
                          ", GPU)" + _miss(r, TARGETS["compiled_vs_floor"]))
-        if c.backend == "torch" and c.pass_ == "fwd+bwd" and c.ratio("xb", "native") is not None:
-            r, mem = c.ratio("xb", "native"), c.memory_x.get("xb")
-            lines.append(f"- {_label(c)}: chunked eager (`chunk_size=\"auto\"`) time / native eager {r:.2f}"
-                         f" (target ≤ {TARGETS['chunked_time']})" + _miss(r, TARGETS["chunked_time"])
-                         + (f"; peak memory beyond the inputs {mem:.2f}× the logits (target ≤ "
-                            f"{TARGETS['chunked_memory']})" + _miss(mem, TARGETS["chunked_memory"]) if mem is not None else ""))
-    ce = [(c, c.ratio("xb_c", "native")) for c in cells if c.ratio("xb_c", "native") is not None]
+        rc = c.ratio("xb", "native")
+        if c.backend == "torch" and c.pass_ == "fwd+bwd" and rc is not None:
+            peak = c.memory_x.get("xb")
+            lines.append(f"- {_label(c)}: chunked eager (`chunk_size=\"auto\"`) time / native eager {rc:.2f}"
+                         f" (target ≤ {TARGETS['chunked_time']})" + _miss(rc, TARGETS["chunked_time"])
+                         + (f"; peak memory beyond the inputs {peak:.2f}× the logits (target ≤ "
+                            f"{TARGETS['chunked_memory']})" + _miss(peak, TARGETS["chunked_memory"]) if peak is not None else ""))
+    ce: list[tuple[Cell, float]] = [(c, r) for c in cells if (r := c.ratio("xb_c", "native")) is not None]
     if ce:
         worst_c, worst = max(ce, key=lambda t: t[1])
         lines.append(f"- compiled xbackend / native eager: median {statistics.median(r for _, r in ce):.2f},"
@@ -860,7 +867,7 @@ def _markdown(env: dict, cells: list[Cell], elapsed: float) -> str:
 
 
 def _write(out_dir: Path, stem: str, env: dict, cells: list[Cell], elapsed: float) -> str:
-    data = {
+    data: dict[str, Any] = {
         "environment": env,
         "elapsed_s": elapsed,
         "targets": TARGETS,

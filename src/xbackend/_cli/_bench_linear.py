@@ -60,7 +60,8 @@ class TorchLinear(_Torch):
             impls["xb_c"] = t.compile(ours, fullgraph=True)
             impls.setdefault("native", native)
         h, W = x
-        fns = {}
+        fns: dict[str, Callable[[], None]] = {}
+        run: Callable[..., None]
         for name, f in impls.items():
             if pass_ == "fwd":
 
@@ -114,7 +115,7 @@ class JaxLinear(_Jax):
         self._shape, self._dtype = shape, dtype
         return (h, W), y
 
-    def _programs(self, loss: str, pass_: str, modes: list[str]) -> dict[str, Callable]:
+    def _programs(self, loss: str, pass_: str, modes: list[str]) -> dict[str, Any]:
         import optax
 
         import xbackend as xb
@@ -138,7 +139,13 @@ class JaxLinear(_Jax):
 
     def variants(self, loss: str, pass_: str, x: Any, y: Any, modes: list[str]) -> dict[str, Callable[[], None]]:
         h, W = x
-        return {n: (lambda f=f: self.sync(f(h, W, y))) for n, f in self._programs(loss, pass_, modes).items()}
+        return {n: self._runner(f, h, W, y) for n, f in self._programs(loss, pass_, modes).items()}
+
+    def _runner(self, f: Callable[..., Any], *args: Any) -> Callable[[], None]:
+        def run() -> None:
+            self.sync(f(*args))
+
+        return run
 
     def floor(self, pass_: str, x: Any) -> Callable[[], None]:
         h, W = x

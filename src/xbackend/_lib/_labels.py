@@ -113,7 +113,7 @@ def _raise_if_bad(xp: ModuleType, labels: Any, n_classes: int, ignore_index: Any
 
 
 def label_state(
-    xp: ModuleType, labels: Any, n_classes: int, ignore_index: Any, invalid: str, dtype: Any, *, be: Any = None
+    xp: ModuleType, labels: Any, n_classes: Any, ignore_index: Any, invalid: str, dtype: Any, *, be: Any = None
 ) -> tuple[Any, Any, Any]:
     """Return ``(safe_labels, keep, counted)`` for integer ``labels``.
 

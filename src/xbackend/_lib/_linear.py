@@ -242,7 +242,8 @@ def loss_rows(xp: ModuleType, h: Any, W: Any, b: Any, consts: tuple, st: LinearS
     if n == 0:
         z = _empty_rows(xp, h, st)
         return z, z
-    losses, lses = [], []
+    losses: list = []
+    lses: list = []
     for r0, r1 in _spans(n, st.rows):
         m, lse_s, swx = _row_state(xp, _after(xp, lses[-1] if lses else None, h), W, b, c, st, r0, r1)
         cr = _Consts(c.y[r0:r1], None if c.keep is None else c.keep[r0:r1], c.cw)
@@ -282,7 +283,8 @@ def grads(
     rs = _row_scale(xp, c, r)
     n, d = h.shape[0], h.shape[1]
     gh_rows: list = [None] * len(_spans(n, st.rows)) if n else []
-    gW_parts, gb_parts = [], []
+    gW_parts: list = []
+    gb_parts: list = []
     for c0, c1 in _spans(st.n_classes, st.cols):
         gW = gb = None
         for i, (r0, r1) in enumerate(_spans(n, st.rows) if n else []):
@@ -321,7 +323,8 @@ def loss_and_grads(
     c = _Consts(*consts)
     rs = _row_scale(xp, c, r)
     n = h.shape[0]
-    losses, gh_parts = [], []
+    losses: list = []
+    gh_parts: list = []
     gW = gb = None
     for r0, r1 in _spans(n, st.rows):
         hr = _after(xp, (losses[-1], gh_parts[-1] if gh_parts else None, gW, gb) if losses else None, h[r0:r1, :])

@@ -500,11 +500,11 @@ def softmax_focal_loss(
     w = prepare_weights(xp, weights, row_shape(shape, ax), ct)
     y, keep, counted = label_state(xp, labels, n_classes, ignore_index, invalid, ct)
     if type(eps) is not float or eps:  # soft targets: the categorical focal kernel on the one-hot of y
-        st = _kernels.SoftFocalStatic(ax, g, alpha_scalar, eps, True)
-        loss = inp.be.apply_kernel(_kernels.SOFT_FOCAL, inp.x, y, (keep, av), st)
+        soft = _kernels.SoftFocalStatic(ax, g, alpha_scalar, eps, True)
+        loss = inp.be.apply_kernel(_kernels.SOFT_FOCAL, inp.x, y, (keep, av), soft)
     else:
-        st = _kernels.SoftmaxFocalStatic(ax, g, alpha_scalar)
-        loss = inp.be.apply_kernel(_kernels.SOFTMAX_FOCAL, inp.x, y, (keep, av), st)
+        hard = _kernels.SoftmaxFocalStatic(ax, g, alpha_scalar)
+        loss = inp.be.apply_kernel(_kernels.SOFTMAX_FOCAL, inp.x, y, (keep, av), hard)
     mean_weight = None
     if reduction == "mean":
         mean_weight = _kernels.row_max(xp, inp.x, ax) > -xp.inf  # rows with an unmasked class
