@@ -103,7 +103,7 @@ def _main(capsys, *argv: str) -> tuple[int, str, str]:
     ("argv", "reason"),
     [
         (["--backends", "numpy"], "--backends: unknown value 'numpy' (choose from torch, jax, tensorflow)"),
-        (["--losses", "foo"], "--losses: unknown value 'foo' (choose from sparse, softmax, sigmoid)"),
+        (["--losses", "foo"], "--losses: unknown value 'foo' (choose from sparse, softmax, sigmoid, linear)"),
         (["--repeats", "0"], "--repeats must be >= 1, got 0"),
         (["--quick", "--repeats", "0"], "--repeats must be >= 1, got 0"),
         (["--warmup", "-1"], "--warmup must be >= 0, got -1"),
