@@ -93,12 +93,15 @@ def _full(x: np.ndarray, z: float, eps: float | None = None) -> tuple[np.ndarray
 
 def _stable(x: np.ndarray, z: float) -> tuple[np.ndarray, np.ndarray]:
     """xbackend's loss and the analytic gradient it registers with every autodiff system."""
-    from xbackend import sigmoid_cross_entropy
+    from xbackend import array_namespace, sigmoid_cross_entropy
+    from xbackend._backends import backend
     from xbackend._lib import _kernels
 
     zz = np.full_like(x, z)
     value = sigmoid_cross_entropy(x, zz)
-    grad = _kernels.SIGMOID_XENT.grad_x(np, x, zz, (None, None), _kernels.SigmoidStatic(), (), None)
+    ns = backend(array_namespace(x)).kernel_namespace(x)  # the namespace kernels run with
+    with np.errstate(all="ignore"):
+        grad = _kernels.SIGMOID_XENT.grad_x(ns, x, zz, (None, None), _kernels.SigmoidStatic(), (), None)
     return np.asarray(value), np.asarray(grad)
 
 

@@ -15,6 +15,7 @@ from xbackend._lib._dtypes import cast
 from xbackend._lib._inputs import class_vector, prepare, quiet_numpy
 from xbackend._lib._labels import label_state
 from xbackend._lib._reduce import prepare_weights
+from xbackend._lib._types import Array, ChunkSize, Invalid, Reduction
 
 __all__ = ["linear_cross_entropy"]
 
@@ -73,7 +74,7 @@ def _check_shapes(xp: ModuleType, hidden: Any, weight: Any, bias: Any, labels: A
 
 @quiet_numpy
 def linear_cross_entropy(
-    hidden: Any,
+    hidden: Array,
     weight: Any,
     labels: Any,
     /,
@@ -85,12 +86,12 @@ def linear_cross_entropy(
     label_smoothing: float = 0.0,
     z_loss: float = 0.0,
     softcap: float | None = None,
-    reduction: str = "none",
-    invalid: str = "nan",
+    reduction: Reduction = "none",
+    invalid: Invalid = "nan",
     dtype: Any = None,
-    chunk_size: int | str | None = "auto",
+    chunk_size: ChunkSize = "auto",
     xp: ModuleType | None = None,
-) -> Any:
+) -> Array:
     r"""Softmax cross-entropy of a linear layer's output, without materialising the logits.
 
     With the logits :math:`z = h W^\top + b` (soft-capped, :math:`x = s\tanh(z/s)`, when

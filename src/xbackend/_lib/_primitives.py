@@ -20,6 +20,7 @@ from xbackend._lib import _checks
 from xbackend._lib._dtypes import cast, compute_dtype
 from xbackend._lib._inputs import check_mask, quiet_numpy
 from xbackend._lib._kernels import dominant, log1p_rest_of, log_sum_exp_shifted, shift
+from xbackend._lib._types import Array
 
 __all__ = ["log_sigmoid", "log_softmax", "logsumexp", "sigmoid", "softmax", "softplus"]
 
@@ -43,7 +44,7 @@ def _log_sigmoid(xp: ModuleType, x: Any) -> Any:
 
 
 @quiet_numpy
-def sigmoid(x: Any, /, *, xp: ModuleType | None = None) -> Any:
+def sigmoid(x: Array, /, *, xp: ModuleType | None = None) -> Array:
     r"""Logistic sigmoid, :math:`\sigma(x) = 1 / (1 + e^{-x})`.
 
     Computed as :math:`1/(1+e^{-x})` for :math:`x \ge 0` and :math:`e^{x}/(1+e^{x})` for
@@ -70,7 +71,7 @@ def sigmoid(x: Any, /, *, xp: ModuleType | None = None) -> Any:
 
 
 @quiet_numpy
-def log_sigmoid(x: Any, /, *, xp: ModuleType | None = None) -> Any:
+def log_sigmoid(x: Array, /, *, xp: ModuleType | None = None) -> Array:
     r"""Log of the sigmoid, :math:`\log\sigma(x) = -\mathrm{softplus}(-x)`.
 
     Computed as :math:`x - \log(1+e^{x})` for :math:`x<0` and :math:`-\log(1+e^{-x})`
@@ -95,7 +96,7 @@ def log_sigmoid(x: Any, /, *, xp: ModuleType | None = None) -> Any:
 
 
 @quiet_numpy
-def softplus(x: Any, /, *, xp: ModuleType | None = None) -> Any:
+def softplus(x: Array, /, *, xp: ModuleType | None = None) -> Array:
     r"""Softplus, :math:`\mathrm{softplus}(x) = \log(1 + e^{x}) = -\log\sigma(-x)`.
 
     Stable for large :math:`|x|`: ``softplus(1e9) = 1e9``, ``softplus(-40) = 4.2e-18``
@@ -136,8 +137,8 @@ def _lse_shifted(xp: ModuleType, x: Any, xs: Any, nonempty: Any, axis: int) -> A
 
 @quiet_numpy
 def logsumexp(
-    x: Any, /, *, axis: int = -1, keepdims: bool = False, where: Any = None, xp: ModuleType | None = None
-) -> Any:
+    x: Array, /, *, axis: int = -1, keepdims: bool = False, where: Any = None, xp: ModuleType | None = None
+) -> Array:
     r"""Log-sum-exp along ``axis``, :math:`\log\sum_i e^{x_i}`, over the unmasked entries.
 
     Shifted by the (gradient-stopped) maximum, so it never overflows:
@@ -177,7 +178,7 @@ def logsumexp(
 
 
 @quiet_numpy
-def log_softmax(x: Any, /, *, axis: int = -1, where: Any = None, xp: ModuleType | None = None) -> Any:
+def log_softmax(x: Array, /, *, axis: int = -1, where: Any = None, xp: ModuleType | None = None) -> Array:
     r"""Log-softmax along ``axis``, :math:`x_i - \log\sum_j e^{x_j}`.
 
     Masked entries (``where`` False, or ``-inf``) get ``-inf`` and take no probability
@@ -211,7 +212,7 @@ def log_softmax(x: Any, /, *, axis: int = -1, where: Any = None, xp: ModuleType 
 
 
 @quiet_numpy
-def softmax(x: Any, /, *, axis: int = -1, where: Any = None, xp: ModuleType | None = None) -> Any:
+def softmax(x: Array, /, *, axis: int = -1, where: Any = None, xp: ModuleType | None = None) -> Array:
     r"""Softmax along ``axis``, :math:`e^{x_i} / \sum_j e^{x_j}`.
 
     Masked entries (``where`` False, or ``-inf``) get probability 0; a fully masked row

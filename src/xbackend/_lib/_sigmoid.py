@@ -18,6 +18,7 @@ from xbackend._lib._inputs import (
 )
 from xbackend._lib._reduce import prepare_weights, reduce_loss
 from xbackend._lib._softmax import clip_eps
+from xbackend._lib._types import Array, Invalid, Reduction
 
 __all__ = ["binary_cross_entropy", "sigmoid_cross_entropy", "sigmoid_focal_loss"]
 
@@ -51,7 +52,7 @@ def _pos_weight(xp: ModuleType, pos_weight: Any, shape: tuple, ct: Any, invalid:
 
 @quiet_numpy
 def sigmoid_cross_entropy(
-    logits: Any,
+    logits: Array,
     labels: Any,
     /,
     *,
@@ -59,11 +60,11 @@ def sigmoid_cross_entropy(
     weights: Any = None,
     label_smoothing: float = 0.0,
     where: Any = None,
-    reduction: str = "none",
-    invalid: str = "nan",
+    reduction: Reduction = "none",
+    invalid: Invalid = "nan",
     dtype: Any = None,
     xp: ModuleType | None = None,
-) -> Any:
+) -> Array:
     r"""Elementwise binary cross-entropy from logits (sigmoid cross-entropy).
 
     With :math:`\tilde z = (1-\varepsilon)\,z + \varepsilon/2` and positive weight :math:`w_+`:
@@ -163,7 +164,7 @@ def sigmoid_cross_entropy(
 
 @quiet_numpy
 def sigmoid_focal_loss(
-    logits: Any,
+    logits: Array,
     labels: Any,
     /,
     *,
@@ -171,10 +172,10 @@ def sigmoid_focal_loss(
     alpha: float | None = None,
     weights: Any = None,
     where: Any = None,
-    reduction: str = "none",
+    reduction: Reduction = "none",
     dtype: Any = None,
     xp: ModuleType | None = None,
-) -> Any:
+) -> Array:
     r"""Sigmoid focal loss (Lin et al. 2017) from logits, elementwise.
 
     .. math::
@@ -242,17 +243,17 @@ def sigmoid_focal_loss(
 
 @quiet_numpy
 def binary_cross_entropy(
-    probs: Any,
+    probs: Array,
     labels: Any,
     /,
     *,
     eps: float | None = None,
     weights: Any = None,
-    reduction: str = "none",
-    invalid: str = "nan",
+    reduction: Reduction = "none",
+    invalid: Invalid = "nan",
     dtype: Any = None,
     xp: ModuleType | None = None,
-) -> Any:
+) -> Array:
     r"""Binary cross-entropy from probabilities (the hand-written formula, done right).
 
     .. math::

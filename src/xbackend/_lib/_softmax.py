@@ -23,6 +23,7 @@ from xbackend._lib._inputs import (
 )
 from xbackend._lib._labels import label_state
 from xbackend._lib._reduce import prepare_weights, reduce_loss
+from xbackend._lib._types import Array, ChunkSize, Invalid, Reduction
 
 __all__ = [
     "categorical_cross_entropy",
@@ -68,7 +69,7 @@ def _check_sparse_labels(xp: ModuleType, labels: Any, shape: tuple, axis: int, e
 
 @quiet_numpy
 def softmax_cross_entropy(
-    logits: Any,
+    logits: Array,
     labels: Any,
     /,
     *,
@@ -78,12 +79,12 @@ def softmax_cross_entropy(
     label_smoothing: float = 0.0,
     z_loss: float = 0.0,
     where: Any = None,
-    reduction: str = "none",
-    invalid: str = "nan",
+    reduction: Reduction = "none",
+    invalid: Invalid = "nan",
     dtype: Any = None,
-    chunk_size: int | str | None = "auto",
+    chunk_size: ChunkSize = "auto",
     xp: ModuleType | None = None,
-) -> Any:
+) -> Array:
     r"""Softmax cross-entropy from logits with probability-vector (soft) labels.
 
     Per row, with :math:`q_c = w_c\,\tilde y_c` (class weights times the smoothed labels
@@ -218,7 +219,7 @@ def softmax_cross_entropy(
 
 @quiet_numpy
 def sparse_softmax_cross_entropy(
-    logits: Any,
+    logits: Array,
     labels: Any,
     /,
     *,
@@ -229,12 +230,12 @@ def sparse_softmax_cross_entropy(
     label_smoothing: float = 0.0,
     z_loss: float = 0.0,
     where: Any = None,
-    reduction: str = "none",
-    invalid: str = "nan",
+    reduction: Reduction = "none",
+    invalid: Invalid = "nan",
     dtype: Any = None,
-    chunk_size: int | str | None = "auto",
+    chunk_size: ChunkSize = "auto",
     xp: ModuleType | None = None,
-) -> Any:
+) -> Array:
     r"""Softmax cross-entropy from logits with integer class labels.
 
     Per row, with label :math:`y`, :math:`a = (1-\varepsilon)\,w_y` and
@@ -386,7 +387,7 @@ def sparse_softmax_cross_entropy(
 
 @quiet_numpy
 def softmax_focal_loss(
-    logits: Any,
+    logits: Array,
     labels: Any,
     /,
     *,
@@ -396,11 +397,11 @@ def softmax_focal_loss(
     ignore_index: int | None = None,
     weights: Any = None,
     label_smoothing: float = 0.0,
-    reduction: str = "none",
-    invalid: str = "nan",
+    reduction: Reduction = "none",
+    invalid: Invalid = "nan",
     dtype: Any = None,
     xp: ModuleType | None = None,
-) -> Any:
+) -> Array:
     r"""Softmax focal loss (Lin et al. 2017) from logits with integer labels.
 
     .. math::
@@ -546,18 +547,18 @@ def _soft_focal(
 
 @quiet_numpy
 def categorical_cross_entropy(
-    probs: Any,
+    probs: Array,
     labels: Any,
     /,
     *,
     axis: int = -1,
     eps: float | None = None,
     weights: Any = None,
-    reduction: str = "none",
-    invalid: str = "nan",
+    reduction: Reduction = "none",
+    invalid: Invalid = "nan",
     dtype: Any = None,
     xp: ModuleType | None = None,
-) -> Any:
+) -> Array:
     r"""Categorical cross-entropy from probabilities (the hand-written formula, done right).
 
     .. math::

@@ -13,7 +13,7 @@ from typing import Any, Literal, Protocol, TypeVar
 __all__ = ["Array", "ChunkSize", "Invalid", "Kernel", "Reduction"]
 
 #: an array of any supported framework; a function returns the framework it was given
-Array = TypeVar("Array")
+Array = TypeVar("Array", bound=Any)
 
 #: the reductions every loss takes
 Reduction = Literal["none", "sum", "mean", "sum_over_batch_size"]

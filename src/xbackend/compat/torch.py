@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any
+from typing import Any, Literal
 
 from xbackend._lib import _checks
 from xbackend._lib._inputs import float_labels, prepare, quiet_numpy
@@ -38,19 +38,20 @@ from xbackend._lib._reduce import prepare_weights, reduce_loss
 from xbackend._lib._sigmoid import sigmoid_cross_entropy as _sigmoid_cross_entropy
 from xbackend._lib._softmax import softmax_cross_entropy as _softmax_cross_entropy
 from xbackend._lib._softmax import sparse_softmax_cross_entropy as _sparse_softmax_cross_entropy
+from xbackend._lib._types import ChunkSize, Invalid, Reduction
 from xbackend.compat._common import check_same_shape, check_torch_reduction
 
 __all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "linear_cross_entropy"]
 
 #: PyTorch's ``reduction="mean"`` for elementwise losses and probability targets
 #: divides by the number of elements; xbackend calls that "sum_over_batch_size".
-_ELEMENTWISE = {"mean": "sum_over_batch_size", "sum": "sum", "none": "none"}
+_ELEMENTWISE: dict[str, Reduction] = {"mean": "sum_over_batch_size", "sum": "sum", "none": "none"}
 
 #: PyTorch clamps each log term of ``binary_cross_entropy`` at -100.
 _LOG_CLAMP = -100.0
 
 
-def _legacy_reduction(size_average: Any, reduce: Any, reduction: str) -> str:
+def _legacy_reduction(size_average: Any, reduce: Any, reduction: Any) -> Any:
     """PyTorch's rule for the deprecated ``size_average`` / ``reduce`` arguments."""
     if size_average is None and reduce is None:
         check_torch_reduction(reduction)
@@ -220,7 +221,7 @@ def cross_entropy(
     reduction: str = "mean",
     label_smoothing: float = 0.0,
     *,
-    invalid: str = "nan",
+    invalid: Invalid = "nan",
 ) -> Any:
     r"""``torch.nn.functional.cross_entropy`` on any backend.
 
@@ -313,11 +314,11 @@ def linear_cross_entropy(
     bias: Any = None,
     weight: Any = None,
     ignore_index: int = -100,
-    reduction: str = "mean",
+    reduction: Literal["none", "mean", "sum"] = "mean",
     label_smoothing: float = 0.0,
     *,
-    invalid: str = "nan",
-    chunk_size: int | str | None = "auto",
+    invalid: Invalid = "nan",
+    chunk_size: ChunkSize = "auto",
 ) -> Any:
     r"""``F.cross_entropy(F.linear(input, linear_weight, bias), target, weight=weight, ...)``
     without the logits.
