@@ -17,6 +17,8 @@ from types import ModuleType
 from typing import Any
 
 import torch
+import torch.autograd.forward_ad as _forward_ad
+from torch._C._functorch import peek_interpreter_stack as _peek_interpreter
 
 from xbackend._backends._base import Backend, KernelNamespace
 
@@ -77,30 +79,85 @@ class InPlace(KernelNamespace):
         return h
 
 
+def _transformed() -> bool:
+    """True under a ``torch.func`` transform (``grad``, ``vmap``, ``jvp``, ``jacrev``,
+    ``jacfwd``, ``hessian``, ``functional_call`` inside them) or a
+    ``torch.autograd.forward_ad`` dual level: the kernels must then run the functional
+    formulas (no ``out=`` or in-place op has a batching rule or a forward derivative)."""
+    return _peek_interpreter() is not None or _forward_ad._current_level >= 0
+
+
 class _KernelFunction(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, be, kernel, static, x, y, *arrays):  # type: ignore[override]
-        loss, res = kernel.forward(be.kernel_namespace(x), x, y, arrays, static)
-        ctx.be, ctx.kernel, ctx.static = be, kernel, static
-        ctx.n_arrays = len(arrays)
-        ctx.save_for_backward(x, y, *arrays, *res)
-        return loss
+    """One kernel as an autograd node: the analytic ``grad_x``/``grad_y`` for reverse
+    mode, the same derivatives contracted with the tangents for forward mode (``jvp``),
+    and, for ``vmap``, the rule torch generates from the (functional) body.
+
+    ``forward`` returns the loss and the kernel's residuals (non-differentiable outputs,
+    so that ``setup_context`` can save them); :meth:`TorchBackend.apply_kernel` returns
+    the loss alone. A residual the kernel leaves out (``None``) is a ``None`` output.
+    """
+
+    generate_vmap_rule = True
 
     @staticmethod
-    def backward(ctx, g):  # type: ignore[override]
-        be, kernel, static = ctx.be, ctx.kernel, ctx.static
+    def forward(be, kernel, static, x, y, *arrays):  # type: ignore[override]
+        loss, res = kernel.forward(be.kernel_namespace(x), x, y, arrays, static)
+        return (loss, *res)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):  # type: ignore[override]
+        be, kernel, static, x, y, *arrays = inputs
+        ctx.be, ctx.kernel, ctx.static = be, kernel, static
+        ctx.n_arrays = len(arrays)
+        ctx.layout = tuple(r is not None for r in output[1:])  # which residuals exist
+        res = tuple(r for r in output[1:] if r is not None)
+        ctx.mark_non_differentiable(*res)
+        saved = (x, y, *arrays, *res)
+        ctx.save_for_backward(*saved)
+        ctx.save_for_forward(*saved)
+
+    @staticmethod
+    def _saved(ctx):
         saved = ctx.saved_tensors
-        x, y = saved[0], saved[1]
-        arrays = tuple(saved[2 : 2 + ctx.n_arrays])
-        res = tuple(saved[2 + ctx.n_arrays :])
-        # Under create_graph=True the backward must itself be differentiable with respect
-        # to x, so residuals computed without grad tracking are recomputed from x.
-        if torch.is_grad_enabled():
+        n = ctx.n_arrays
+        it = iter(saved[2 + n :])
+        res = tuple(next(it) if present else None for present in ctx.layout)
+        return saved[0], saved[1], tuple(saved[2 : 2 + n]), res
+
+    @staticmethod
+    def backward(ctx, g, *_):  # type: ignore[override]
+        be, kernel, static = ctx.be, ctx.kernel, ctx.static
+        x, y, arrays, res = _KernelFunction._saved(ctx)
+        # Under create_graph=True (double backward, torch.func.grad/hessian) the backward
+        # must itself be differentiable with respect to x: the residuals, computed
+        # without grad tracking, are recomputed from x.
+        if torch.is_grad_enabled() or _transformed():
             res = None
         ns = be.kernel_namespace(x)
         gx = kernel.grad_x(ns, x, y, arrays, static, res, g) if ctx.needs_input_grad[3] else None
         gy = kernel.grad_y(ns, x, y, arrays, static, res, g) if ctx.needs_input_grad[4] else None
         return (None, None, None, gx, gy) + (None,) * ctx.n_arrays
+
+
+class _KernelFunctionJvp(_KernelFunction):
+    """:class:`_KernelFunction` with its forward-mode rule: what eager calls use. Dynamo
+    does not trace an ``autograd.Function`` that defines ``jvp``, so compiled code
+    applies the base class (its forward mode is then the op-by-op derivative of the
+    functional kernel, which Dynamo traces)."""
+
+    @staticmethod
+    def jvp(ctx, _be, _kernel, _static, tx, ty, *_arrays):  # type: ignore[override]
+        """Forward mode: ``<dloss/dx, tx> + <dloss/dy, ty>`` (constants have no tangent)."""
+        be, kernel, static = ctx.be, ctx.kernel, ctx.static
+        x, y, arrays, res = _KernelFunction._saved(ctx)
+        ns = be.functional
+        t = None
+        if tx is not None:
+            t = kernel.contract(ns, kernel.grad_x(ns, x, y, arrays, static, res, None), tx, static)
+        if ty is not None and y.is_floating_point():
+            ty_term = kernel.contract(ns, kernel.grad_y(ns, x, y, arrays, static, res, None), ty, static)
+            t = ty_term if t is None else t + ty_term
+        return (t,) + (None,) * len(ctx.layout)
 
 
 class TorchBackend(Backend):
@@ -113,16 +170,19 @@ class TorchBackend(Backend):
         self.eager = InPlace(xp, self)
 
     def kernel_namespace(self, x: Any) -> KernelNamespace:
-        if torch.is_grad_enabled() or torch.compiler.is_compiling():
+        if torch.is_grad_enabled() or torch.compiler.is_compiling() or _transformed():
             return self.functional
         return self.eager
 
     def apply_kernel(self, kernel: Any, x: Any, y: Any, arrays: tuple, static: Any) -> Any:
-        needs = x.requires_grad or (y.is_floating_point() and y.requires_grad)
-        if not (needs and torch.is_grad_enabled()):
-            with torch.no_grad():  # nothing to record: the kernel may update its temporaries in place
-                return kernel.forward(self.kernel_namespace(x), x, y, arrays, static)[0]
-        return _KernelFunction.apply(self, kernel, static, x, y, *arrays)
+        if torch.compiler.is_compiling():
+            return _KernelFunction.apply(self, kernel, static, x, y, *arrays)[0]
+        if not _transformed():  # (under torch.func, requires_grad says nothing of the transforms)
+            needs = x.requires_grad or (y.is_floating_point() and y.requires_grad)
+            if not (needs and torch.is_grad_enabled()):
+                with torch.no_grad():  # nothing to record: the kernel may update its temporaries in place
+                    return kernel.forward(self.eager, x, y, arrays, static)[0]
+        return _KernelFunctionJvp.apply(self, kernel, static, x, y, *arrays)[0]
 
     def stop_gradient(self, x: Any) -> Any:
         return x.detach()
