@@ -49,6 +49,17 @@ def _tensorflow_namespace(x: Any) -> ModuleType | None:
     return None
 
 
+def _torch_namespace(x: Any) -> ModuleType | None:
+    # torch tensors skip array_api_compat's lookup, whose lru_caches make Dynamo warn
+    # when the first call of a session happens inside torch.compile
+    torch = sys.modules.get("torch")
+    if torch is None or not isinstance(x, torch.Tensor):
+        return None
+    from xbackend._backends._torch import BACKEND
+
+    return BACKEND.xp
+
+
 def _lookup(x: Any) -> ModuleType:
     cls = type(x)
     ns = _by_type.get(cls)
@@ -59,7 +70,7 @@ def _lookup(x: Any) -> ModuleType:
             f"expected an array, got a Python {cls.__name__}; "
             "convert it first, e.g. with np.asarray(...) or torch.tensor(...)"
         )
-    ns = _tensorflow_namespace(x)
+    ns = _tensorflow_namespace(x) or _torch_namespace(x)
     if ns is None:
         try:
             ns = array_api_compat.array_namespace(x)
@@ -118,7 +129,7 @@ def framework_name(xp: ModuleType) -> str:
     key = id(xp)
     name = _frameworks.get(key)
     if name is None:
-        if array_api_compat.is_torch_namespace(xp):
+        if getattr(xp, "__name__", None) == "array_api_compat.torch" or array_api_compat.is_torch_namespace(xp):
             name = "torch"
         elif array_api_compat.is_jax_namespace(xp):
             name = "jax"
@@ -148,7 +159,9 @@ def backend(xp: Any) -> Any:
     if be is None:
         from xbackend._backends._base import KernelNamespace
 
-        be = xp.backend if isinstance(xp, KernelNamespace) else _make_backend(xp)
+        if isinstance(xp, KernelNamespace):  # not cached: no dict write inside a traced
+            return xp.backend  # autograd.Function (Dynamo rejects that side effect)
+        be = _make_backend(xp)
         _backends.setdefault(id(xp), be)
     return be
 
@@ -156,7 +169,10 @@ def backend(xp: Any) -> Any:
 def _make_backend(xp: ModuleType) -> Any:
     name = framework_name(xp)
     if name == "torch":
-        from xbackend._backends._torch import TorchBackend as cls
+        from xbackend._backends._torch import BACKEND, TorchBackend as cls
+
+        if xp is BACKEND.xp:  # built at import, not inside a torch.compile trace
+            return BACKEND
     elif name == "jax":
         from xbackend._backends._jax import JaxBackend as cls
     elif name == "tensorflow":

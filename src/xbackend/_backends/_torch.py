@@ -27,6 +27,35 @@ __all__ = ["TorchBackend"]
 _serial = itertools.count(1)
 
 
+def _take_along_axis(x: Any, indices: Any, /, *, axis: int = -1) -> Any:
+    """``take_along_axis`` of the kernel namespaces: ``torch.gather``. The kernels'
+    indices are in range and have the logits' shape with 1 along the axis, so neither
+    array_api_compat's negative-index ``where`` nor ``torch.take_along_dim``'s
+    broadcasting is needed -- and the latter makes Dynamo specialise the batch size
+    (one graph per batch size)."""
+    return torch.gather(x, axis, indices)
+
+
+def _minimum(x1: Any, x2: Any, /) -> Any:
+    """``minimum`` with a Python number as ``torch.clamp`` (NaN propagates in both):
+    array_api_compat turns the number into a tensor through ``torch.result_type``, which
+    Dynamo does not trace when it makes the number symbolic (``dynamic=True``)."""
+    if isinstance(x2, (int, float)):
+        return torch.clamp(x1, max=x2)
+    if isinstance(x1, (int, float)):
+        return torch.clamp(x2, max=x1)
+    return torch.minimum(x1, x2)
+
+
+def _maximum(x1: Any, x2: Any, /) -> Any:
+    """``maximum``, as :func:`_minimum`."""
+    if isinstance(x2, (int, float)):
+        return torch.clamp(x1, min=x2)
+    if isinstance(x1, (int, float)):
+        return torch.clamp(x2, min=x1)
+    return torch.maximum(x1, x2)
+
+
 class InPlace(KernelNamespace):
     """torch's in-place forms of the kernel helpers (same values)."""
 
@@ -168,6 +197,9 @@ class TorchBackend(Backend):
     def __init__(self, xp: ModuleType) -> None:
         super().__init__(xp)
         self.eager = InPlace(xp, self)
+        for ns in (self.functional, self.eager):
+            ns.take_along_axis = _take_along_axis
+            ns.minimum, ns.maximum = _minimum, _maximum
 
     def kernel_namespace(self, x: Any) -> KernelNamespace:
         if torch.is_grad_enabled() or torch.compiler.is_compiling() or _transformed():
@@ -206,3 +238,15 @@ class TorchBackend(Backend):
         # static values, other functions) never share one cache entry list
         fn.__code__ = fn.__code__.replace(co_name=f"{options.get('name', 'fn')}_xb_compiled_{next(_serial)}")
         return torch.compile(fn, fullgraph=options["fullgraph"], dynamic=options["dynamic"], mode=options["mode"])
+
+
+def _default_backend() -> TorchBackend:
+    import array_api_compat.torch as namespace
+
+    return TorchBackend(namespace)
+
+
+#: the backend of torch tensors, built when this module is imported (never inside a
+#: torch.compile trace, which could not rebuild the object afterwards)
+BACKEND = _default_backend()
+

@@ -129,7 +129,7 @@ def check_nonnegative_number(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
         raise TypeError(f"{name} must be a Python number >= 0, got {type(value).__name__}")
     v = float(value)
-    if not v >= 0.0 or math.isinf(v):
+    if not 0.0 <= v < math.inf:  # also NaN; a comparison, not math.isinf (compilers may make v symbolic)
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     return v
 
