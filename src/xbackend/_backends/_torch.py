@@ -189,6 +189,13 @@ class _KernelFunctionJvp(_KernelFunction):
         return (t,) + (None,) * len(ctx.layout)
 
 
+def _fp32(v: Any) -> Any:
+    """A float16/bfloat16 tensor as float32 (autocast's casts); anything else as is."""
+    if isinstance(v, torch.Tensor) and v.dtype in (torch.float16, torch.bfloat16):
+        return v.to(torch.float32)
+    return v
+
+
 class TorchBackend(Backend):
     name = "torch"
     auto_chunk = True
@@ -200,6 +207,18 @@ class TorchBackend(Backend):
         for ns in (self.functional, self.eager):
             ns.take_along_axis = _take_along_axis
             ns.minimum, ns.maximum = _minimum, _maximum
+
+    def call(self, fn: Callable[..., Any], args: tuple, kwargs: dict[str, Any]) -> Any:
+        """Run ``fn``; inside ``torch.autocast`` for the first argument's device type it
+        follows autocast's float32 policy for ``cross_entropy`` and
+        ``binary_cross_entropy_with_logits``: autocast off, float16/bfloat16 tensor
+        arguments cast to float32, so the result is float32 (unless ``dtype=`` asks
+        otherwise)."""
+        device_type = args[0].device.type
+        if not torch.is_autocast_enabled(device_type):
+            return fn(*args, **kwargs)
+        with torch.autocast(device_type, enabled=False):
+            return fn(*(_fp32(a) for a in args), **{k: _fp32(v) for k, v in kwargs.items()})
 
     def kernel_namespace(self, x: Any) -> KernelNamespace:
         if torch.is_grad_enabled() or torch.compiler.is_compiling() or _transformed():
