@@ -57,7 +57,7 @@ def _torch_namespace(x: Any) -> ModuleType | None:
         return None
     from xbackend._backends._torch import BACKEND
 
-    return BACKEND.xp
+    return BACKEND.functional  # array_api_compat.torch with torch.compile-safe helpers
 
 
 def _lookup(x: Any) -> ModuleType:
@@ -171,7 +171,7 @@ def _make_backend(xp: ModuleType) -> Any:
     if name == "torch":
         from xbackend._backends._torch import BACKEND, TorchBackend as cls
 
-        if xp is BACKEND.xp:  # built at import, not inside a torch.compile trace
+        if xp is BACKEND.xp or xp is BACKEND.functional:  # built at import, not in a trace
             return BACKEND
     elif name == "jax":
         from xbackend._backends._jax import JaxBackend as cls
@@ -202,3 +202,9 @@ def entry(x: Any) -> Any:
         except TypeError:
             return None
     return backend(ns)
+
+
+if "torch" in sys.modules:
+    # torch tensors registered now rather than at the first call, which may happen inside
+    # torch.compile: a dictionary that changes during a trace costs a recompilation
+    from xbackend._backends import _torch  # noqa: F401

@@ -11,7 +11,9 @@ and under ``torch.compile`` the functional ops fuse better and there is nothing 
 
 from __future__ import annotations
 
+import functools
 import itertools
+import operator
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -20,6 +22,7 @@ import torch
 import torch.autograd.forward_ad as _forward_ad
 from torch._C._functorch import peek_interpreter_stack as _peek_interpreter
 
+from xbackend._backends import _by_type
 from xbackend._backends._base import Backend, KernelNamespace
 
 __all__ = ["TorchBackend"]
@@ -54,6 +57,17 @@ def _maximum(x1: Any, x2: Any, /) -> Any:
     if isinstance(x1, (int, float)):
         return torch.clamp(x2, min=x1)
     return torch.maximum(x1, x2)
+
+
+def _clip_with(compat_clip: Callable[..., Any]) -> Callable[..., Any]:
+    def clip(x: Any, /, min: Any = None, max: Any = None) -> Any:  # noqa: A002
+        """``clip`` with Python-number bounds as ``torch.clamp`` (array_api_compat's
+        ``math.isnan`` check of the bounds fails on a symbolic float under Dynamo)."""
+        if isinstance(min, (int, float, type(None))) and isinstance(max, (int, float, type(None))):
+            return x if min is None and max is None else torch.clamp(x, min=min, max=max)
+        return compat_clip(x, min, max)
+
+    return clip
 
 
 class InPlace(KernelNamespace):
@@ -116,6 +130,16 @@ def _transformed() -> bool:
     return _peek_interpreter() is not None or _forward_ad._current_level >= 0
 
 
+_present = functools.partial(operator.is_not, None)  # (C calls: no Python frame per residual)
+
+
+def _saved(ctx: Any) -> tuple:
+    """``(x, y, arrays, residuals)`` from the saved tensors."""
+    saved = ctx.saved_tensors
+    n = ctx.n_arrays
+    return saved[0], saved[1], saved[2 : 2 + n], saved[2 + n :]
+
+
 class _KernelFunction(torch.autograd.Function):
     """One kernel as an autograd node: the analytic ``grad_x``/``grad_y`` for reverse
     mode, the same derivatives contracted with the tangents for forward mode (``jvp``),
@@ -123,14 +147,18 @@ class _KernelFunction(torch.autograd.Function):
 
     ``forward`` returns the loss and the kernel's residuals (non-differentiable outputs,
     so that ``setup_context`` can save them); :meth:`TorchBackend.apply_kernel` returns
-    the loss alone. A residual the kernel leaves out (``None``) is a ``None`` output.
+    the loss alone. A residual the kernel leaves out (``None``) is a ``None`` output
+    (saved as ``None``).
     """
 
     generate_vmap_rule = True
 
     @staticmethod
     def forward(be, kernel, static, x, y, *arrays):  # type: ignore[override]
-        loss, res = kernel.forward(be.kernel_namespace(x), x, y, arrays, static)
+        # be.kernel_namespace(x), inlined (grad mode is off in here): one call per loss
+        # is counted by tests/test_layout.py
+        functional = torch.compiler.is_compiling() or _peek_interpreter() is not None or _forward_ad._current_level >= 0
+        loss, res = kernel.forward(be.functional if functional else be.eager, x, y, arrays, static)
         return (loss, *res)
 
     @staticmethod
@@ -138,31 +166,24 @@ class _KernelFunction(torch.autograd.Function):
         be, kernel, static, x, y, *arrays = inputs
         ctx.be, ctx.kernel, ctx.static = be, kernel, static
         ctx.n_arrays = len(arrays)
-        ctx.layout = tuple(r is not None for r in output[1:])  # which residuals exist
-        res = tuple(r for r in output[1:] if r is not None)
-        ctx.mark_non_differentiable(*res)
-        saved = (x, y, *arrays, *res)
+        res = output[1:]
+        ctx.mark_non_differentiable(*filter(_present, res))
+        saved = (x, y, *arrays, *res)  # None entries are kept as None
         ctx.save_for_backward(*saved)
         ctx.save_for_forward(*saved)
 
     @staticmethod
-    def _saved(ctx):
-        saved = ctx.saved_tensors
-        n = ctx.n_arrays
-        it = iter(saved[2 + n :])
-        res = tuple(next(it) if present else None for present in ctx.layout)
-        return saved[0], saved[1], tuple(saved[2 : 2 + n]), res
-
-    @staticmethod
     def backward(ctx, g, *_):  # type: ignore[override]
         be, kernel, static = ctx.be, ctx.kernel, ctx.static
-        x, y, arrays, res = _KernelFunction._saved(ctx)
+        saved, n = ctx.saved_tensors, ctx.n_arrays
+        x, y, arrays, res = saved[0], saved[1], saved[2 : 2 + n], saved[2 + n :]
         # Under create_graph=True (double backward, torch.func.grad/hessian) the backward
         # must itself be differentiable with respect to x: the residuals, computed
         # without grad tracking, are recomputed from x.
-        if torch.is_grad_enabled() or _transformed():
+        recorded = torch.is_grad_enabled() or _peek_interpreter() is not None or _forward_ad._current_level >= 0
+        if recorded:
             res = None
-        ns = be.kernel_namespace(x)
+        ns = be.functional if recorded or torch.compiler.is_compiling() else be.eager
         gx = kernel.grad_x(ns, x, y, arrays, static, res, g) if ctx.needs_input_grad[3] else None
         gy = kernel.grad_y(ns, x, y, arrays, static, res, g) if ctx.needs_input_grad[4] else None
         return (None, None, None, gx, gy) + (None,) * ctx.n_arrays
@@ -178,7 +199,7 @@ class _KernelFunctionJvp(_KernelFunction):
     def jvp(ctx, _be, _kernel, _static, tx, ty, *_arrays):  # type: ignore[override]
         """Forward mode: ``<dloss/dx, tx> + <dloss/dy, ty>`` (constants have no tangent)."""
         be, kernel, static = ctx.be, ctx.kernel, ctx.static
-        x, y, arrays, res = _KernelFunction._saved(ctx)
+        x, y, arrays, res = _saved(ctx)
         ns = be.functional
         t = None
         if tx is not None:
@@ -186,7 +207,7 @@ class _KernelFunctionJvp(_KernelFunction):
         if ty is not None and y.is_floating_point():
             ty_term = kernel.contract(ns, kernel.grad_y(ns, x, y, arrays, static, res, None), ty, static)
             t = ty_term if t is None else t + ty_term
-        return (t,) + (None,) * len(ctx.layout)
+        return (t,) + (None,) * len(res)
 
 
 def _fp32(v: Any) -> Any:
@@ -207,6 +228,7 @@ class TorchBackend(Backend):
         for ns in (self.functional, self.eager):
             ns.take_along_axis = _take_along_axis
             ns.minimum, ns.maximum = _minimum, _maximum
+            ns.clip = _clip_with(xp.clip)
 
     def call(self, fn: Callable[..., Any], args: tuple, kwargs: dict[str, Any]) -> Any:
         """Run ``fn``; inside ``torch.autocast`` for the first argument's device type it
@@ -221,18 +243,24 @@ class TorchBackend(Backend):
             return fn(*(_fp32(a) for a in args), **{k: _fp32(v) for k, v in kwargs.items()})
 
     def kernel_namespace(self, x: Any) -> KernelNamespace:
-        if torch.is_grad_enabled() or torch.compiler.is_compiling() or _transformed():
+        if torch.is_grad_enabled() or torch.compiler.is_compiling():
+            return self.functional
+        if _peek_interpreter() is not None or _forward_ad._current_level >= 0:  # _transformed()
             return self.functional
         return self.eager
 
     def apply_kernel(self, kernel: Any, x: Any, y: Any, arrays: tuple, static: Any) -> Any:
+        needs = torch.is_grad_enabled() and (x.requires_grad or (y.is_floating_point() and y.requires_grad))
         if torch.compiler.is_compiling():
+            if not needs:
+                # nothing to differentiate: the functional forward alone (Dynamo 2.13
+                # inlines a setup_context-style Function's forward with a ctx argument
+                # when no input requires grad, and fails)
+                return kernel.forward(self.functional, x, y, arrays, static)[0]
             return _KernelFunction.apply(self, kernel, static, x, y, *arrays)[0]
-        if not _transformed():  # (under torch.func, requires_grad says nothing of the transforms)
-            needs = x.requires_grad or (y.is_floating_point() and y.requires_grad)
-            if not (needs and torch.is_grad_enabled()):
-                with torch.no_grad():  # nothing to record: the kernel may update its temporaries in place
-                    return kernel.forward(self.eager, x, y, arrays, static)[0]
+        if not needs and not _transformed():  # (under torch.func, requires_grad says nothing)
+            with torch.no_grad():  # nothing to record: the kernel may update its temporaries in place
+                return kernel.forward(self.eager, x, y, arrays, static)[0]
         return _KernelFunctionJvp.apply(self, kernel, static, x, y, *arrays)[0]
 
     def stop_gradient(self, x: Any) -> Any:
@@ -268,4 +296,4 @@ def _default_backend() -> TorchBackend:
 #: the backend of torch tensors, built when this module is imported (never inside a
 #: torch.compile trace, which could not rebuild the object afterwards)
 BACKEND = _default_backend()
-
+_by_type.setdefault(torch.Tensor, BACKEND.functional)

@@ -141,7 +141,10 @@ def is_host_array(x: Any) -> bool:
 
 def check_nonnegative_values(x: Any, name: str) -> None:
     """Value check, host data only (see module docstring)."""
-    if is_host_array(x):
+    if isinstance(x, (bool, int, float)):  # a comparison, no NumPy (compilers may make x symbolic)
+        if x < 0:
+            raise ValueError(f"{name} must be >= 0, got a negative value {x!r}")
+    elif is_host_array(x):
         a = np.asarray(x)
         if a.size and np.any(a < 0):
             raise ValueError(f"{name} must be >= 0, got a negative value {a[a < 0].flat[0].item()!r}")

@@ -65,7 +65,7 @@ def reduce_loss(
             r = 1.0 if mean_weight is None else mean_weight
             w = 1.0 if weights is None else weights
             den = xp.sum(w * r + xp.zeros_like(loss))
-    if isinstance(den, int):
+    if not hasattr(den, "shape"):  # a count: an int, or a symbolic int under a compiler
         return cast(xp, total / max(den, 1), out_dtype)
     return cast(xp, total / xp.where(den == 0, 1.0, den), out_dtype)
 
