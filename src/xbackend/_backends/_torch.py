@@ -237,7 +237,11 @@ class TorchBackend(Backend):
         arguments cast to float32, so the result is float32 (unless ``dtype=`` asks
         otherwise)."""
         device_type = args[0].device.type
-        if not torch.is_autocast_enabled(device_type):
+        try:
+            autocast = torch.is_autocast_enabled(device_type)
+        except RuntimeError:  # a device type autocast does not know (meta)
+            autocast = False
+        if not autocast:
             return fn(*args, **kwargs)
         with torch.autocast(device_type, enabled=False):
             return fn(*(_fp32(a) for a in args), **{k: _fp32(v) for k, v in kwargs.items()})

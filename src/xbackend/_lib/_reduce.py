@@ -56,22 +56,13 @@ def reduce_loss(
     total = xp.sum(wl)
     if reduction == "sum":
         return cast(xp, total, out_dtype)
-    if reduction == "sum_over_batch_size":
-        den = _count(xp, loss)
+    if reduction == "sum_over_batch_size" or (weights is None and mean_weight is None):
+        shape = tuple(loss.shape)
+        if None not in shape:  # a count: an int, or a symbolic int under a compiler
+            return cast(xp, total / max(math.prod(shape), 1), out_dtype)
+        den = xp.sum(xp.ones_like(loss))  # unknown sizes at trace time (TensorFlow graphs)
     else:  # "mean"
-        if weights is None and mean_weight is None:
-            den = _count(xp, loss)
-        else:
-            r = 1.0 if mean_weight is None else mean_weight
-            w = 1.0 if weights is None else weights
-            den = xp.sum(w * r + xp.zeros_like(loss))
-    if not hasattr(den, "shape"):  # a count: an int, or a symbolic int under a compiler
-        return cast(xp, total / max(den, 1), out_dtype)
+        r = 1.0 if mean_weight is None else mean_weight
+        w = 1.0 if weights is None else weights
+        den = xp.sum(w * r + xp.zeros_like(loss))
     return cast(xp, total / xp.where(den == 0, 1.0, den), out_dtype)
-
-
-def _count(xp: ModuleType, loss: Any) -> Any:
-    shape = tuple(loss.shape)
-    if None not in shape:
-        return math.prod(shape)
-    return xp.sum(xp.ones_like(loss))  # unknown sizes at trace time (TensorFlow graphs)
