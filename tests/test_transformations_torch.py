@@ -281,7 +281,7 @@ def _close(got, want, what):
         for i, (g, w) in enumerate(zip(got, want)):
             _close(g, w, f"{what}[{i}]")
         return
-    assert got.dtype == want.dtype and got.shape == want.shape, f"{what}: {got.dtype}{tuple(got.shape)} vs {want.dtype}{tuple(want.shape)}"
+    assert (got.dtype, got.shape) == (want.dtype, want.shape), f"{what}: {got.dtype}{tuple(got.shape)} vs {want.dtype}"
     torch.testing.assert_close(got, want, rtol=TOL, atol=TOL, msg=lambda m: f"{what}: {m}")
 
 

@@ -1,12 +1,35 @@
-"""PyTorch: a ``torch.autograd.Function`` around each kernel, ``torch.compile``, and
-in-place kernel temporaries in plain eager mode.
+"""PyTorch: a ``torch.autograd.Function`` around each kernel, ``torch.compile``,
+``torch.func``, ``torch.autocast``, and in-place kernel temporaries in plain eager mode.
 
 In-place policy: a kernel updates its fresh temporaries in place (``exp_``,
 ``addcmul_``, ``masked_fill_``, ``scatter_add_``, ...) only while autograd records
-nothing and no compiler traces -- inside ``autograd.Function.forward``/``backward`` and
-under ``no_grad``. Under ``create_graph=True`` the kernels build a differentiable graph
-out of place (an in-place update of a tensor a recorded op saved would be an error),
-and under ``torch.compile`` the functional ops fuse better and there is nothing to save.
+nothing, no compiler traces and no transformation is active -- inside
+``autograd.Function.forward``/``backward`` and under ``no_grad``. Under
+``create_graph=True`` the kernels build a differentiable graph out of place (an in-place
+update of a tensor a recorded op saved would be an error); under ``torch.compile`` the
+functional ops fuse better and there is nothing to save; under a ``torch.func``
+transformation (``grad``, ``vmap``, ``jacrev``, ``jacfwd``, ``hessian``, ``jvp``) or a
+``torch.autograd.forward_ad`` dual level no ``out=``/in-place op has a batching rule or a
+forward derivative.
+
+Transformations: the kernel Function is in ``setup_context`` form with a generated
+``vmap`` rule and, in eager mode, a ``jvp`` rule (the analytic derivative contracted with
+the tangents, as the JAX backend's ``custom_jvp``), so ``torch.func`` and forward-mode AD
+compose with every loss. Dynamo does not trace a Function that defines ``jvp``: compiled
+code applies the base class.
+
+``torch.compile``: the backend and the torch namespace are built at import (never inside
+a trace); the namespace is ``array_api_compat.torch`` with ``take_along_axis``,
+``minimum``, ``maximum`` and ``clip`` as ``torch.gather``/``torch.clamp`` (the compat
+versions specialise the batch size or call ``math.isnan``/``torch.result_type`` on
+symbolic values), so Dynamo's automatic dynamic shapes make one graph for all later
+batch sizes, as for the native losses.
+
+``torch.autocast``: inside an autocast region for the logits' device type every loss
+follows autocast's float32 policy for ``cross_entropy`` and
+``binary_cross_entropy_with_logits``: autocast is turned off, float16/bfloat16 tensor
+arguments are cast to float32, and the result is float32 (the gradient flows back to the
+half-precision activations in their dtype).
 """
 
 from __future__ import annotations

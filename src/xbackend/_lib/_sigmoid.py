@@ -103,7 +103,8 @@ def sigmoid_cross_entropy(
         ``"mean"`` averages over unmasked elements (weighted by ``weights``);
         ``"sum_over_batch_size"`` divides by the number of elements.
     dtype : dtype, optional
-        Result dtype (default: the logits' dtype). float16/bfloat16 are computed in float32.
+        Result dtype (default: the logits' dtype). float16/bfloat16 are computed in float32. Inside
+        ``torch.autocast`` the result is float32, as for torch's cross-entropies.
     xp : namespace, optional
         Array API namespace; inferred from the inputs when omitted.
 
@@ -188,7 +189,8 @@ def sigmoid_focal_loss(
     reduction : {"none", "sum", "mean", "sum_over_batch_size"}
         ``"mean"`` is torchvision's ``reduction="mean"`` (mean over elements).
     dtype : dtype, optional
-        Result dtype (default: the logits' dtype).
+        Result dtype (default: the logits' dtype). Inside
+        ``torch.autocast`` the result is float32, as for torch's cross-entropies.
     xp : namespace, optional
         Array API namespace; inferred from the inputs when omitted.
 
@@ -266,7 +268,8 @@ def binary_cross_entropy(
         ``"mean"`` and ``"sum_over_batch_size"`` both divide by the number of elements
         (weighted mean under ``"mean"`` when ``weights`` is given).
     dtype : dtype, optional
-        Result dtype (default: the probabilities' dtype).
+        Result dtype (default: the probabilities' dtype). Inside
+        ``torch.autocast`` the result is float32, as for torch's cross-entropies.
     xp : namespace, optional
         Array API namespace; inferred from the inputs when omitted.
 

@@ -108,7 +108,8 @@ def softmax_cross_entropy(
     reduction : {"none", "sum", "mean", "sum_over_batch_size"}
         See :mod:`xbackend._lib._reduce`.
     dtype : dtype, optional
-        Result dtype (default: the logits' dtype). float16/bfloat16 are computed in float32.
+        Result dtype (default: the logits' dtype). float16/bfloat16 are computed in float32. Inside
+        ``torch.autocast`` the result is float32, as for torch's cross-entropies.
     chunk_size : int, "auto" or None
         Rows (elements of the unreduced loss) per block for large vocabularies: forward
         and backward then hold the gradient plus one block of temporaries beyond the
@@ -257,7 +258,8 @@ def sparse_softmax_cross_entropy(
         Dask: when computed; under ``jax.jit``/``tf.function``: at trace time). A bad
         label never reaches a backend's gather (which would wrap, NaN or device-assert).
     dtype : dtype, optional
-        Result dtype (default: the logits' dtype). float16/bfloat16 are computed in float32.
+        Result dtype (default: the logits' dtype). float16/bfloat16 are computed in float32. Inside
+        ``torch.autocast`` the result is float32, as for torch's cross-entropies.
     chunk_size : int, "auto" or None
         Rows (elements of the unreduced loss) per block for large vocabularies: forward
         and backward then hold the gradient plus one block of temporaries beyond the
@@ -392,7 +394,8 @@ def softmax_focal_loss(
     invalid : {"nan", "raise"}
         Out-of-range labels, as in :func:`sparse_softmax_cross_entropy`.
     dtype : dtype, optional
-        Result dtype (default: the logits' dtype).
+        Result dtype (default: the logits' dtype). Inside
+        ``torch.autocast`` the result is float32, as for torch's cross-entropies.
     xp : namespace, optional
         Array API namespace; inferred from the inputs when omitted.
 
@@ -481,7 +484,8 @@ def categorical_cross_entropy(
     reduction : {"none", "sum", "mean", "sum_over_batch_size"}
         See :mod:`xbackend._lib._reduce`.
     dtype : dtype, optional
-        Result dtype (default: the probabilities' dtype).
+        Result dtype (default: the probabilities' dtype). Inside
+        ``torch.autocast`` the result is float32, as for torch's cross-entropies.
     xp : namespace, optional
         Array API namespace; inferred from the inputs when omitted.
 
