@@ -617,3 +617,50 @@ def test_autocast_follows_the_float32_policy_of_the_native(loss, half):
         torch.testing.assert_close(value, native, rtol=tolerance("float32", 16), atol=0.0)
     value.backward()
     assert h.grad.dtype == half
+
+
+def test_number_options_passed_as_arguments_under_dynamic_true():
+    """``dynamic=True`` makes Python floats that reach the compiled function as
+    arguments symbolic; the checks and kernels accept them (no ``math.isinf``,
+    ``math.isnan`` or NumPy on them): every loss with its number options, forward and
+    backward, equal to eager. One loss per kind of number check: fractions and
+    non-negative numbers (``label_smoothing``, ``z_loss``; ``gamma``/``alpha`` share
+    them), a number that may be an array (``pos_weight``), a clip bound (``eps``)."""
+    from torch._dynamo.backends.common import aot_autograd
+
+    numbers = {
+        "sigmoid_cross_entropy": {"label_smoothing": 0.1, "pos_weight": 2.0},
+        "sparse_softmax_cross_entropy": {"label_smoothing": 0.1, "z_loss": 1e-3},
+        "categorical_cross_entropy": {"eps": 1e-4},
+    }
+    for loss, kw in numbers.items():
+        fn = LOSSES[loss][0]
+        torch._dynamo.reset()
+        backend, _ = _counting_backend()
+        compiled = torch.compile(lambda x, y, kw: fn(x, y, reduction="mean", **kw), dynamic=True, fullgraph=True,
+                                 backend=aot_autograd(fw_compiler=backend))  # fmt: skip
+        x, y = _compile_inputs(loss, (7, 6))
+        xc, xe = x.clone().requires_grad_(), x.clone().requires_grad_()
+        vc, ve = compiled(xc, y, kw), fn(xe, y, reduction="mean", **kw)
+        vc.backward()
+        ve.backward()
+        torch.testing.assert_close(vc, ve, rtol=tolerance("float32", 64), atol=0.0)
+        torch.testing.assert_close(xc.grad, xe.grad, rtol=tolerance("float32", 64), atol=tolerance("float32", 64))
+
+
+def test_bench_counts_compilations_over_batch_sizes_for_both_variants(monkeypatch):
+    """``xbackend bench``'s recompilation rows (:func:`recompile_rows`): one row per loss
+    and variant, xbackend compiling no more often than the native (Dynamo with a
+    graph-counting backend here; the bench itself runs Inductor)."""
+    from xbackend._cli import _bench
+
+    backend, _ = _counting_backend()
+    real_compile = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda fn, **kw: real_compile(fn, backend=backend, **kw))
+    rows = _bench.recompile_rows("torch", "cpu", ["sparse", "sigmoid"], sizes=(4, 8, 12, 16), classes=16)
+    assert [(r["loss"], r["variant"]) for r in rows] == [
+        ("sparse", "native_c"), ("sparse", "xb_c"), ("sigmoid", "native_c"), ("sigmoid", "xb_c")]  # fmt: skip
+    for native, ours in (rows[0:2], rows[2:4]):
+        assert 1 <= ours["compilations"] <= native["compilations"], (ours, native)
+        assert ours["total_s"] > 0 and ours["sizes"] == 4 and ours["classes"] == 16
+    assert _bench.recompile_rows("no-such-framework", "cpu", ["sparse"]) == []

@@ -57,7 +57,7 @@ def _torch_namespace(x: Any) -> ModuleType | None:
         return None
     from xbackend._backends._torch import BACKEND
 
-    return BACKEND.functional  # array_api_compat.torch with torch.compile-safe helpers
+    return BACKEND.xp
 
 
 def _lookup(x: Any) -> ModuleType:
@@ -171,7 +171,7 @@ def _make_backend(xp: ModuleType) -> Any:
     if name == "torch":
         from xbackend._backends._torch import BACKEND, TorchBackend as cls
 
-        if xp is BACKEND.xp or xp is BACKEND.functional:  # built at import, not in a trace
+        if xp is BACKEND.xp:  # built at import, not inside a torch.compile trace
             return BACKEND
     elif name == "jax":
         from xbackend._backends._jax import JaxBackend as cls

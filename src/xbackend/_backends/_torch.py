@@ -18,12 +18,12 @@ the tangents, as the JAX backend's ``custom_jvp``), so ``torch.func`` and forwar
 compose with every loss. Dynamo does not trace a Function that defines ``jvp``: compiled
 code applies the base class.
 
-``torch.compile``: the backend and the torch namespace are built at import (never inside
-a trace); the namespace is ``array_api_compat.torch`` with ``take_along_axis``,
-``minimum``, ``maximum`` and ``clip`` as ``torch.gather``/``torch.clamp`` (the compat
-versions specialise the batch size or call ``math.isnan``/``torch.result_type`` on
-symbolic values), so Dynamo's automatic dynamic shapes make one graph for all later
-batch sizes, as for the native losses.
+``torch.compile``: the backend is built and ``torch.Tensor`` registered at import (never
+inside a trace); the kernel namespaces are ``array_api_compat.torch`` with
+``take_along_axis``, ``minimum``, ``maximum`` and ``clip`` as ``torch.gather`` /
+``torch.clamp`` (the compat versions specialise the batch size or call
+``math.isnan``/``torch.result_type`` on symbolic values), so Dynamo's automatic dynamic
+shapes make one graph for all later batch sizes, as for the native losses.
 
 ``torch.autocast``: inside an autocast region for the logits' device type every loss
 follows autocast's float32 policy for ``cross_entropy`` and
@@ -323,4 +323,4 @@ def _default_backend() -> TorchBackend:
 #: the backend of torch tensors, built when this module is imported (never inside a
 #: torch.compile trace, which could not rebuild the object afterwards)
 BACKEND = _default_backend()
-_by_type.setdefault(torch.Tensor, BACKEND.functional)
+_by_type.setdefault(torch.Tensor, BACKEND.xp)

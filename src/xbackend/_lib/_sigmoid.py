@@ -289,6 +289,7 @@ def binary_cross_entropy(
     e = clip_eps(xp, eps, probs.dtype)
     w = prepare_weights(xp, weights, shape, ct)
     z = float_labels(xp, labels, shape, ct, allow_int=True, target="probs")
-    p = xp.where(inp.x == inp.x, xp.clip(inp.x, e, 1.0 - e), inp.x)  # NaN: value and gradient NaN
+    # the backend's clip (on torch: torch.clamp, which takes a symbolic eps under torch.compile)
+    p = xp.where(inp.x == inp.x, inp.be.functional.clip(inp.x, e, 1.0 - e), inp.x)  # NaN: value and gradient NaN
     loss = -(z * xp.log(p) + (1.0 - z) * xp.log1p(-p))
     return reduce_loss(xp, loss, reduction=reduction, weights=w, out_dtype=inp.out)

@@ -512,7 +512,8 @@ def categorical_cross_entropy(
     e = clip_eps(xp, eps, probs.dtype)
     w = prepare_weights(xp, weights, row_shape(shape, ax), ct)
     y = float_labels(xp, labels, shape, ct, allow_int=False, target="probs")
-    logp = xp.log(xp.where(inp.x == inp.x, xp.clip(inp.x, e, 1.0 - e), inp.x))  # NaN stays NaN, also in the gradient
+    # the backend's clip (on torch: torch.clamp, which takes a symbolic eps under torch.compile)
+    logp = xp.log(xp.where(inp.x == inp.x, inp.be.functional.clip(inp.x, e, 1.0 - e), inp.x))  # NaN stays NaN, also in the gradient
     loss = -xp.sum(y * logp, axis=ax)
     return reduce_loss(xp, loss, reduction=reduction, weights=w, out_dtype=inp.out)
 
