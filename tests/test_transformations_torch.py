@@ -412,21 +412,20 @@ def test_compile_makes_no_more_graphs_than_the_native_over_changing_shapes(loss,
     assert ours <= 2
 
 
-#: every option of every loss, each in some compiled cell (two cells per loss at most:
-#: each cell costs a Dynamo trace of forward and backward)
+#: every option of every loss in one compiled cell per loss (each cell costs a Dynamo
+#: trace of forward and backward); Python-number options as traced arguments: below
 OPTION_SETS = {
     "sigmoid_cross_entropy": [
-        {"pos_weight": "array", "weights": "array", "reduction": "mean"},
-        {"pos_weight": 2.0, "label_smoothing": 0.1, "where": "mask", "reduction": "sum_over_batch_size",
-         "dtype": torch.float64},
+        {"pos_weight": "array", "weights": "array", "label_smoothing": 0.1, "where": "mask",
+         "reduction": "sum_over_batch_size", "dtype": torch.float64},
     ],
     "softmax_cross_entropy": [
-        {"class_weights": "array", "label_smoothing": 0.1, "z_loss": 1e-3, "reduction": "mean"},
-        {"where": "mask", "weights": "array", "reduction": "sum_over_batch_size", "chunk_size": None},
+        {"class_weights": "array", "label_smoothing": 0.1, "z_loss": 1e-3, "where": "mask", "weights": "array",
+         "reduction": "mean", "chunk_size": None},
     ],
     "sparse_softmax_cross_entropy": [
-        {"class_weights": "array", "label_smoothing": 0.1, "z_loss": 1e-3, "ignore_index": 0, "reduction": "mean"},
-        {"where": "mask", "weights": "array", "reduction": "sum", "invalid": "nan", "dtype": torch.float64},
+        {"class_weights": "array", "label_smoothing": 0.1, "z_loss": 1e-3, "ignore_index": 0, "where": "mask",
+         "weights": "array", "invalid": "nan", "reduction": "mean", "dtype": torch.float64},
     ],
     "sigmoid_focal_loss": [
         {"gamma": 1.5, "alpha": 0.25, "weights": "array", "where": "mask", "reduction": "mean"},

@@ -45,7 +45,7 @@ import torch
 import torch.autograd.forward_ad as _forward_ad
 from torch._C._functorch import peek_interpreter_stack as _peek_interpreter
 
-from xbackend._backends import _by_type
+from xbackend._backends import _backends, _by_type
 from xbackend._backends._base import Backend, KernelNamespace
 
 __all__ = ["TorchBackend"]
@@ -323,4 +323,7 @@ def _default_backend() -> TorchBackend:
 #: the backend of torch tensors, built when this module is imported (never inside a
 #: torch.compile trace, which could not rebuild the object afterwards)
 BACKEND = _default_backend()
+# registered now, not at a first call inside torch.compile: a dictionary that changes
+# during a trace fails the trace's guards, one recompilation
 _by_type.setdefault(torch.Tensor, BACKEND.xp)
+_backends.setdefault(id(BACKEND.xp), BACKEND)
