@@ -18,9 +18,15 @@ checked against the float64 closed form of :mod:`xbackend.testing._oracles` firs
 
 Then ``torch.compile``: no more graphs than the native over changing batch sizes (and a
 changing sequence length), ``dynamic=True, fullgraph=True`` forward and backward equal
-to eager, no graph break with every option, no warning from xbackend's code under
-Dynamo, ``xb.compiled`` over many shapes, ``torch.export`` with a dynamic batch; and
-``torch.autocast`` (the float32 policy of torch's cross-entropies).
+to eager with every option (also Python numbers made symbolic), no graph break
+(``torch._dynamo.explain``), no warning from xbackend's code under Dynamo,
+``xb.compiled`` over more shapes than the recompile limit, ``torch.export`` with a
+dynamic batch, ``xbackend bench``'s compilation count; and ``torch.autocast`` (the
+float32 policy of torch's cross-entropies).
+
+Compiled cells run Dynamo with a graph-counting backend (or AOTAutograd around it, so
+that the analytic backward is traced too), not Inductor: the graph count and the graph
+breaks are Dynamo's, and Inductor would cost seconds per graph on a CPU.
 """
 
 from __future__ import annotations
