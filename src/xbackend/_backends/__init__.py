@@ -169,7 +169,8 @@ def backend(xp: Any) -> Any:
 def _make_backend(xp: ModuleType) -> Any:
     name = framework_name(xp)
     if name == "torch":
-        from xbackend._backends._torch import BACKEND, TorchBackend as cls
+        from xbackend._backends._torch import BACKEND
+        from xbackend._backends._torch import TorchBackend as cls
 
         if xp is BACKEND.xp:  # built at import, not inside a torch.compile trace
             return BACKEND

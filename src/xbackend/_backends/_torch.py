@@ -83,7 +83,7 @@ def _maximum(x1: Any, x2: Any, /) -> Any:
 
 
 def _clip_with(compat_clip: Callable[..., Any]) -> Callable[..., Any]:
-    def clip(x: Any, /, min: Any = None, max: Any = None) -> Any:  # noqa: A002
+    def clip(x: Any, /, min: Any = None, max: Any = None) -> Any:
         """``clip`` with Python-number bounds as ``torch.clamp`` (array_api_compat's
         ``math.isnan`` check of the bounds fails on a symbolic float under Dynamo)."""
         if isinstance(min, (int, float, type(None))) and isinstance(max, (int, float, type(None))):
