@@ -66,6 +66,15 @@ def _check_strict_api_version(ns: ModuleType) -> None:
             f"api_version={version!r}. Call array_api_strict.set_array_api_strict_flags("
             f'api_version="{API_VERSION}") (or newer) first'
         )
+def _torch_namespace(x: Any) -> ModuleType | None:
+    # torch tensors skip array_api_compat's lookup, whose lru_caches make Dynamo warn
+    # when the first call of a session happens inside torch.compile
+    torch = sys.modules.get("torch")
+    if torch is None or not isinstance(x, torch.Tensor):
+        return None
+    from xbackend._backends._torch import BACKEND
+
+    return BACKEND.xp
 
 
 def _lookup(x: Any) -> ModuleType:
@@ -78,7 +87,7 @@ def _lookup(x: Any) -> ModuleType:
             f"expected an array, got a Python {cls.__name__}; "
             "convert it first, e.g. with np.asarray(...) or torch.tensor(...)"
         )
-    ns = _tensorflow_namespace(x)
+    ns = _tensorflow_namespace(x) or _torch_namespace(x)
     if ns is None:
         try:
             ns = array_api_compat.array_namespace(x)
@@ -138,7 +147,7 @@ def framework_name(xp: ModuleType) -> str:
     key = id(xp)
     name = _frameworks.get(key)
     if name is None:
-        if array_api_compat.is_torch_namespace(xp):
+        if getattr(xp, "__name__", None) == "array_api_compat.torch" or array_api_compat.is_torch_namespace(xp):
             name = "torch"
         elif array_api_compat.is_jax_namespace(xp):
             name = "jax"
@@ -168,7 +177,9 @@ def backend(xp: Any) -> Any:
     if be is None:
         from xbackend._backends._base import KernelNamespace
 
-        be = xp.backend if isinstance(xp, KernelNamespace) else _make_backend(xp)
+        if isinstance(xp, KernelNamespace):  # not cached: no dict write inside a traced
+            return xp.backend  # autograd.Function (Dynamo rejects that side effect)
+        be = _make_backend(xp)
         _backends.setdefault(id(xp), be)
     return be
 
@@ -177,7 +188,11 @@ def _make_backend(xp: ModuleType) -> Any:
     name = framework_name(xp)
     cls: type[Backend]
     if name == "torch":
+        from xbackend._backends._torch import BACKEND
         from xbackend._backends._torch import TorchBackend as cls
+
+        if xp is BACKEND.xp:  # built at import, not inside a torch.compile trace
+            return BACKEND
     elif name == "jax":
         from xbackend._backends._jax import JaxBackend as cls
     elif name == "tensorflow":
@@ -207,3 +222,9 @@ def entry(x: Any) -> Any:
         except TypeError:
             return None
     return backend(ns)
+
+
+if "torch" in sys.modules:
+    # torch tensors registered now rather than at the first call, which may happen inside
+    # torch.compile: a dictionary that changes during a trace costs a recompilation
+    from xbackend._backends import _torch  # noqa: F401

@@ -136,6 +136,9 @@ class Backend:
     auto_chunk = False
     #: lazy arrays (Dask): values are never read eagerly
     lazy = False
+    #: a symbolic size (a compiler's) can divide a loss like an int (torch's SymInt);
+    #: elsewhere an unknown count is computed with the loss
+    symbolic_sizes_divide = False
     #: the compiler may run independent blocks of a blocked loop side by side (XLA), so
     #: blocked code chains each block to the previous one to keep one block's temporaries
     reorders_blocks = False

@@ -517,6 +517,84 @@ class _TensorFlow:
 _BACKENDS = {"torch": _Torch, "jax": _Jax, "tensorflow": _TensorFlow}
 
 
+# ------------------------------------------------------------ compilations over shapes
+#: batch sizes of the recompilation measurement (16 sizes; ``--quick``: 4)
+RECOMPILE_SIZES = tuple(range(16, 16 * 17, 16))
+RECOMPILE_CLASSES = 1024
+
+
+def recompile_rows(backend_name: str, device: str, losses: list[str], *, sizes: tuple = RECOMPILE_SIZES,
+                   classes: int = RECOMPILE_CLASSES) -> list[dict]:  # fmt: skip
+    """Compilations and total time of one loop over ``sizes`` batch sizes
+    (``B x classes`` float32 logits, forward and backward), xbackend against the native
+    loss under the framework's compiler, in the same run.
+
+    One row per loss and variant: ``{"backend", "loss", "variant" ("native_c"/"xb_c"),
+    "sizes", "classes", "compilations", "total_s"}``. The framework is a parameter so that
+    each framework plugs in its own branch (``_RECOMPILE_BRANCHES``); a framework without
+    one gives no rows.
+    """
+    branch = _RECOMPILE_BRANCHES.get(backend_name)
+    if branch is None:
+        return []
+    impl = _BACKENDS[backend_name](device)
+    rows = []
+    for loss in losses:
+        native, ours = impl.losses(loss)
+        for variant, fn in (("native_c", native), ("xb_c", ours)):
+            compilations, total = branch(impl, loss, variant, fn, sizes, classes)
+            rows.append({"backend": backend_name, "loss": loss, "variant": variant, "sizes": len(sizes),
+                         "classes": classes, "compilations": compilations, "total_s": total})  # fmt: skip
+    return rows
+
+
+def _torch_recompiles(impl: Any, loss: str, variant: str, fn: Callable, sizes: tuple, classes: int) -> tuple[int, float]:
+    """``torch.compile`` (xbackend: :func:`xbackend.compiled`, its defaults) from fresh
+    caches; compilations = Dynamo's count of unique graphs (forward frames) in the loop."""
+    import torch._dynamo.utils
+
+    import xbackend as xb
+
+    t = impl.torch
+    t._dynamo.reset()
+    compiled = t.compile(fn, fullgraph=True) if variant == "native_c" else xb.compiled(fn)
+    before = torch._dynamo.utils.counters["stats"]["unique_graphs"]
+    start = time.perf_counter()
+    for b in sizes:
+        x, y = impl.inputs(loss, (b, classes), "float32", seed=b)
+        x.requires_grad_(True)
+        compiled(x, y).backward()
+    impl.sync()
+    total = time.perf_counter() - start
+    return torch._dynamo.utils.counters["stats"]["unique_graphs"] - before, total
+
+
+#: framework -> ``branch(impl, loss, variant, fn, sizes, classes) -> (compilations, seconds)``
+_RECOMPILE_BRANCHES: dict[str, Callable[..., tuple[int, float]]] = {"torch": _torch_recompiles}
+
+
+def _recompile_section(backends: list[str], args: argparse.Namespace) -> list[dict]:
+    """All rows of :func:`recompile_rows` for this run, printed as a Markdown table."""
+    losses = [loss.strip() for loss in args.losses.split(",") if loss.strip()]
+    sizes = RECOMPILE_SIZES[:4] if args.quick else RECOMPILE_SIZES
+    classes = 64 if args.quick else RECOMPILE_CLASSES
+    rows = []
+    for b in backends:
+        try:
+            rows += recompile_rows(b, args.device, losses, sizes=sizes, classes=classes)
+        except Exception as exc:  # noqa: BLE001 -- reported, the rest of the run stands
+            rows.append({"backend": b, "note": f"error: {type(exc).__name__}: {str(exc)[:300]}"})
+    if rows:
+        print(f"\n## Compilations over {len(sizes)} batch sizes (Bx{classes} float32, fwd+bwd)\n")
+        print("| backend | loss | variant | compilations | total s |\n|---|---|---|---|---|")
+        for r in rows:
+            if "note" in r:
+                print(f"| {r['backend']} | {r['note']} | | | |")
+            else:
+                print(f"| {r['backend']} | {r['loss']} | {r['variant']} | {r['compilations']} | {r['total_s']:.2f} |")
+    return rows
+
+
 # ----------------------------------------------------------------------------- the run
 
 
@@ -655,6 +733,8 @@ def run(args: argparse.Namespace) -> int:
                 _write(out_dir, stem, env, cells, time.perf_counter() - start)
     finally:
         progress.close()
+    if "compiled" in modes:  # compilations over changing batch sizes (JSON: environment.recompiles)
+        env["recompiles"] = _recompile_section(backends, args)
     env["loadavg_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     elapsed = time.perf_counter() - start
     md = _markdown(env, cells, elapsed)

@@ -182,7 +182,7 @@ def check_nonnegative_number(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
         raise TypeError(f"{name} must be a Python number >= 0 or a 0-d array, got {type(value).__name__}")
     v = float(value)
-    if not v >= 0.0 or math.isinf(v):
+    if not 0.0 <= v < math.inf:  # also NaN; a comparison, not math.isinf (compilers may make v symbolic)
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     return v
 
@@ -194,7 +194,10 @@ def is_host_array(x: Any) -> bool:
 
 def check_nonnegative_values(x: Any, name: str) -> None:
     """Value check of a Python number (arrays follow ``invalid``, see module docstring)."""
-    if is_host_array(x):
+    if isinstance(x, (bool, int, float)):  # a comparison, no NumPy (compilers may make x symbolic)
+        if x < 0:
+            raise ValueError(f"{name} must be >= 0, got a negative value {x!r}")
+    elif is_host_array(x):
         a = np.asarray(x)
         if a.size and np.any(a < 0):
             raise ValueError(f"{name} must be >= 0, got a negative value {a[a < 0].flat[0].item()!r}")

@@ -173,7 +173,8 @@ def _clip(xp: ModuleType, p: Any, e: Any) -> Any:
     for d in p.shape:
         if d != d:  # NaN size
             return xp.where(p < e, e, xp.where(p > 1.0 - e, 1.0 - e, p))
-    return xp.clip(p, e, 1.0 - e)
+    # the backend's clip (on torch: torch.clamp, which takes a symbolic eps under torch.compile)
+    return backend(xp).functional.clip(p, e, 1.0 - e)
 
 
 def probabilities(xp: ModuleType, p: Any, e: float, invalid: str, name: str = "probs") -> Any:

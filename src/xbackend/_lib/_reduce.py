@@ -22,6 +22,7 @@ import math
 from types import ModuleType
 from typing import Any
 
+from xbackend._backends import backend
 from xbackend._lib import _checks
 from xbackend._lib._dtypes import cast
 
@@ -56,17 +57,14 @@ def reduce_loss(
     total = xp.sum(wl)
     if reduction == "sum":
         return cast(xp, total, out_dtype)
-    if reduction == "sum_over_batch_size":
+    if reduction == "sum_over_batch_size" or (weights is None and mean_weight is None):
         den = _count(xp, loss)
+        if not hasattr(den, "shape"):  # a count: an int, or a symbolic int under torch.compile
+            return cast(xp, total / max(den, 1), out_dtype)
     else:  # "mean"
-        if weights is None and mean_weight is None:
-            den = _count(xp, loss)
-        else:
-            r = 1.0 if mean_weight is None else mean_weight
-            w = 1.0 if weights is None else weights
-            den = xp.sum(w * r + xp.zeros_like(loss))
-    if isinstance(den, int):
-        return cast(xp, total / max(den, 1), out_dtype)
+        r = 1.0 if mean_weight is None else mean_weight
+        w = 1.0 if weights is None else weights
+        den = xp.sum(w * r + xp.zeros_like(loss))
     return cast(xp, total / xp.where(den == 0, 1.0, den), out_dtype)
 
 
@@ -75,7 +73,7 @@ def _count(xp: ModuleType, loss: Any) -> Any:
         n = math.prod(tuple(loss.shape))
     except TypeError:  # None sizes
         n = None
-    if isinstance(n, int):
+    if isinstance(n, int) or (n is not None and backend(xp).symbolic_sizes_divide):
         return n
     # sizes unknown now (a TensorFlow graph, Dask chunks after a boolean filter, a
     # symbolic jax.export batch): the count is computed with the loss

@@ -120,7 +120,8 @@ def sigmoid_cross_entropy(
         (concrete arrays: at once, on their device; Dask: when computed; traced: at
         trace time).
     dtype : dtype, optional
-        Result dtype (default: the logits' dtype). float16/bfloat16 are computed in float32.
+        Result dtype (default: the logits' dtype). float16/bfloat16 are computed in float32. Inside
+        ``torch.autocast`` the result is float32, as for torch's cross-entropies.
     xp : namespace, optional
         Array API namespace; inferred from the inputs when omitted.
 
@@ -211,7 +212,8 @@ def sigmoid_focal_loss(
     reduction : {"none", "sum", "mean", "sum_over_batch_size"}
         ``"mean"`` is torchvision's ``reduction="mean"`` (mean over elements).
     dtype : dtype, optional
-        Result dtype (default: the logits' dtype).
+        Result dtype (default: the logits' dtype). Inside
+        ``torch.autocast`` the result is float32, as for torch's cross-entropies.
     xp : namespace, optional
         Array API namespace; inferred from the inputs when omitted.
 
@@ -300,7 +302,8 @@ def binary_cross_entropy(
         once, on their device; Dask: when computed; traced: at trace time). The clip to
         :math:`[\epsilon, 1-\epsilon]` applies only inside [0, 1].
     dtype : dtype, optional
-        Result dtype (default: the probabilities' dtype).
+        Result dtype (default: the probabilities' dtype). Inside
+        ``torch.autocast`` the result is float32, as for torch's cross-entropies.
     xp : namespace, optional
         Array API namespace; inferred from the inputs when omitted.
 

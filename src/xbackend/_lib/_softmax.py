@@ -139,7 +139,8 @@ def softmax_cross_entropy(
         mass touches a negative weight (a non-zero label, or label smoothing, on that
         class); ``"raise"`` raises :class:`ValueError` naming the first one.
     dtype : dtype, optional
-        Result dtype (default: the logits' dtype). float16/bfloat16 are computed in float32.
+        Result dtype (default: the logits' dtype). float16/bfloat16 are computed in float32. Inside
+        ``torch.autocast`` the result is float32, as for torch's cross-entropies.
     chunk_size : int, "auto" or None
         Rows (elements of the unreduced loss) per block for large vocabularies: forward
         and backward then hold the gradient plus one block of temporaries beyond the
@@ -295,7 +296,8 @@ def sparse_softmax_cross_entropy(
         Negative ``class_weights`` follow the same policy: NaN on the rows labelled with
         such a class (every row with ``label_smoothing``), or :class:`ValueError`.
     dtype : dtype, optional
-        Result dtype (default: the logits' dtype). float16/bfloat16 are computed in float32.
+        Result dtype (default: the logits' dtype). float16/bfloat16 are computed in float32. Inside
+        ``torch.autocast`` the result is float32, as for torch's cross-entropies.
     chunk_size : int, "auto" or None
         Rows (elements of the unreduced loss) per block for large vocabularies: forward
         and backward then hold the gradient plus one block of temporaries beyond the
@@ -459,7 +461,8 @@ def softmax_focal_loss(
     invalid : {"nan", "raise"}
         Out-of-range labels, as in :func:`sparse_softmax_cross_entropy`.
     dtype : dtype, optional
-        Result dtype (default: the logits' dtype).
+        Result dtype (default: the logits' dtype). Inside
+        ``torch.autocast`` the result is float32, as for torch's cross-entropies.
     xp : namespace, optional
         Array API namespace; inferred from the inputs when omitted.
 
@@ -597,7 +600,8 @@ def categorical_cross_entropy(
         naming the first one and its position. The clip to
         :math:`[\epsilon, 1-\epsilon]` applies only inside [0, 1].
     dtype : dtype, optional
-        Result dtype (default: the probabilities' dtype).
+        Result dtype (default: the probabilities' dtype). Inside
+        ``torch.autocast`` the result is float32, as for torch's cross-entropies.
     xp : namespace, optional
         Array API namespace; inferred from the inputs when omitted.
 
