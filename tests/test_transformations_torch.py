@@ -284,7 +284,7 @@ def _close(got, want, what):
         return
     if isinstance(want, (tuple, list)):
         assert len(got) == len(want), what
-        for i, (g, w) in enumerate(zip(got, want)):
+        for i, (g, w) in enumerate(zip(got, want, strict=False)):
             _close(g, w, f"{what}[{i}]")
         return
     assert (got.dtype, got.shape) == (want.dtype, want.shape), f"{what}: {got.dtype}{tuple(got.shape)} vs {want.dtype}"

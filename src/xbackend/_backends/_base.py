@@ -62,6 +62,8 @@ class KernelNamespace:
 
         def __getattr__(self, name: str) -> Any: ...
 
+        def __setattr__(self, name: str, value: Any) -> None: ...
+
     # ------------------------------------------------------------ in-place helpers
     def unary_(self, name: str, t: Any) -> Any:
         """``xp.<name>(t)``, written into ``t`` where allowed."""
