@@ -155,8 +155,15 @@ def _log_softmax_last(x: Any) -> tuple[Any, Any]:
         empty = m == -np.inf
         nan_row = np.any(np.isnan(x), axis=-1, keepdims=True)
         ms = np.where(has_inf | empty, 0.0, m)
-        lse = ms + np.log(np.sum(np.exp(x - ms), axis=-1, keepdims=True))
-        logp = x - lse
+        # log Σ exp(x - m) = log1p(the mass of every class but one maximum): the maximum
+        # contributes exactly 1, so this keeps the digits of a loss below eps at the
+        # dominant class (log(1 + 1e-17) is 0 in float64, log1p(1e-17) is not)
+        e = np.exp(x - ms)
+        first_max = np.arange(x.shape[-1]) == np.argmax(np.where(np.isnan(x), -np.inf, x), axis=-1)[..., None]
+        rest = np.sum(np.where(first_max, 0.0, e), axis=-1, keepdims=True)
+        lse_s = np.where(has_inf | empty, np.log(np.sum(e, axis=-1, keepdims=True)), np.log1p(rest))
+        lse = ms + lse_s
+        logp = (x - ms) - lse_s  # (x - m) is exact for the maximum: no rounding through lse
         logp = np.where(has_inf, np.where(posinf, -np.log(np.maximum(n_inf, 1)), -np.inf), logp)
         logp = np.where(empty, -np.inf, logp)
         lse = np.where(has_inf, np.inf, np.where(empty, -np.inf, lse))
