@@ -569,8 +569,33 @@ def _torch_recompiles(impl: Any, loss: str, variant: str, fn: Callable, sizes: t
     return torch._dynamo.utils.counters["stats"]["unique_graphs"] - before, total
 
 
+def _jax_recompiles(impl: Any, loss: str, variant: str, fn: Callable, sizes: tuple, classes: int) -> tuple[int, float]:
+    """``jax.jit(jax.value_and_grad(fn))`` for both variants (the user's own ``jit``);
+    compilations = ``jax.monitoring``'s backend-compile events in the loop."""
+    import jax
+
+    events: list[str] = []
+
+    def listener(event: str, duration: float, **kwargs: Any) -> None:  # noqa: ARG001 (jax.monitoring's signature)
+        if event == "/jax/core/compile/backend_compile_duration":
+            events.append(event)
+
+    step = jax.jit(jax.value_and_grad(fn))
+    data = [impl.inputs(loss, (b, classes), "float32", seed=b) for b in sizes]  # (their own compiles: before)
+    jax.block_until_ready(data)
+    jax.monitoring.register_event_duration_secs_listener(cast(Any, listener))
+    try:
+        start = time.perf_counter()
+        for x, y in data:
+            jax.block_until_ready(step(x, y))
+        total = time.perf_counter() - start
+    finally:
+        jax.monitoring.unregister_event_duration_listener(cast(Any, listener))
+    return len(events), total
+
+
 #: framework -> ``branch(impl, loss, variant, fn, sizes, classes) -> (compilations, seconds)``
-_RECOMPILE_BRANCHES: dict[str, Callable[..., tuple[int, float]]] = {"torch": _torch_recompiles}
+_RECOMPILE_BRANCHES: dict[str, Callable[..., tuple[int, float]]] = {"torch": _torch_recompiles, "jax": _jax_recompiles}
 
 
 def _recompile_section(backends: list[str], args: argparse.Namespace) -> list[dict]:
