@@ -37,7 +37,8 @@ from xbackend._backends._base import Backend
 __all__ = ["array_namespace", "backend", "entry", "framework_name"]
 
 _SCALARS = (bool, int, float, complex)
-_by_type: dict[type, ModuleType] = {}
+#: namespace by ``id(type)`` (int keys: Dynamo cannot guard a dict keyed by the class ``torch.Tensor``)
+_by_type: dict[int, ModuleType] = {}
 
 
 def _tensorflow_namespace(x: Any) -> ModuleType | None:
@@ -79,7 +80,7 @@ def _torch_namespace(x: Any) -> ModuleType | None:
 
 def _lookup(x: Any) -> ModuleType:
     cls = type(x)
-    ns = _by_type.get(cls)
+    ns = _by_type.get(id(cls))
     if ns is not None:
         return ns
     if isinstance(x, (list, tuple)):
@@ -98,7 +99,7 @@ def _lookup(x: Any) -> ModuleType:
     _check_strict_api_version(ns)
     # dict.setdefault is atomic under the GIL (no lock: torch.compile cannot trace a lock
     # when the first lookup of a type happens inside a compiled function)
-    _by_type.setdefault(cls, ns)
+    _by_type.setdefault(id(cls), ns)
     return ns
 
 
@@ -123,7 +124,7 @@ def array_namespace(*arrays: Any, xp: ModuleType | None = None) -> ModuleType:
     for a in arrays:
         if a is None or isinstance(a, _SCALARS):
             continue
-        ns = _by_type.get(type(a))
+        ns = _by_type.get(id(type(a)))
         if ns is None:
             ns = _lookup(a)
         if found is None:
@@ -213,7 +214,7 @@ def _make_backend(xp: ModuleType) -> Any:
 def entry(x: Any) -> Any:
     """The backend of a public function's first argument, or None when it is not an
     array of a known type (the function's own checks then name the problem)."""
-    ns = _by_type.get(type(x))
+    ns = _by_type.get(id(type(x)))
     if ns is None:
         if x is None or isinstance(x, (*_SCALARS, list, tuple)):
             return None

@@ -270,7 +270,8 @@ class TorchBackend(Backend):
         follows autocast's float32 policy for ``cross_entropy`` and
         ``binary_cross_entropy_with_logits``: autocast off, float16/bfloat16 tensor
         arguments cast to float32, so the result is float32 (unless ``dtype=`` asks
-        otherwise)."""
+        otherwise). NumPy arguments are converted first (:meth:`Backend.convert_inputs`)."""
+        args, kwargs = self.convert_inputs(args, kwargs)
         device_type = args[0].device.type
         try:
             autocast = torch.is_autocast_enabled(device_type)
@@ -349,5 +350,5 @@ def _default_backend() -> TorchBackend:
 BACKEND = _default_backend()
 # registered now, not at a first call inside torch.compile: a dictionary that changes
 # during a trace fails the trace's guards, one recompilation
-_by_type.setdefault(torch.Tensor, BACKEND.xp)
+_by_type.setdefault(id(torch.Tensor), BACKEND.xp)
 _backends.setdefault(id(BACKEND.xp), BACKEND)

@@ -140,8 +140,9 @@ def number_option(value: Any, name: str, check: Any) -> float:
 def is_array_option(value: Any) -> bool:
     """True for an array (or tracer) option value -- it has a ``shape`` and a ``dtype`` --
     other than a NumPy one (host data: checked like a Python number)."""
-    return (
-        hasattr(value, "shape") and hasattr(value, "dtype")
+    cls = type(value)  # the class, not the value: a symbolic number under torch.compile
+    return (  # has no attributes Dynamo could look up
+        hasattr(cls, "shape") and hasattr(cls, "dtype")
         and not isinstance(value, (type, np.generic, np.ndarray))
     )  # fmt: skip
 

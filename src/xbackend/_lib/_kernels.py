@@ -187,8 +187,16 @@ def log_sum_exp_consume(xp: ModuleType, xs: Any, axis: int) -> Any:
 
 
 def dominant(xp: ModuleType, x: Any, axis: int) -> Any:
-    """The keepdims index of each row's first maximum (``+inf`` included)."""
-    return xp.argmax(x, axis=axis, keepdims=True)
+    """The keepdims index of each row's first maximum (``+inf`` included; a row without
+    one -- NaN, empty -- gets the last class).
+
+    The smallest class index where ``x`` equals the row maximum: a ``min`` over an index
+    grid, which a compiler partitions like the ``max`` itself (``argmax`` over a sharded
+    class axis would gather the logits under JAX's SPMD partitioner)."""
+    n = x.shape[axis]
+    m = row_max(xp, x, axis, keepdims=True)
+    grid = arange_along(xp, n, axis, x.ndim, device_of(xp, x))
+    return xp.minimum(xp.min(xp.where(x == m, grid, n), axis=axis, keepdims=True), n - 1)
 
 
 def row_shift_dominant(xp: ModuleType, x: Any, axis: int) -> tuple[Any, Any, Any]:

@@ -58,9 +58,12 @@ def reduce_loss(
     if reduction == "sum":
         return cast(xp, total, out_dtype)
     if reduction == "sum_over_batch_size" or (weights is None and mean_weight is None):
-        den = _count(xp, loss)
-        if not hasattr(den, "shape"):  # a count: an int, or a symbolic int under torch.compile
-            return cast(xp, total / max(den, 1), out_dtype)
+        n = _size(xp, loss)
+        if n is not None:  # a count: an int, or a symbolic int under torch.compile
+            return cast(xp, total / max(n, 1), out_dtype)
+        # sizes unknown now (a TensorFlow graph, Dask chunks after a boolean filter, a
+        # symbolic jax.export batch): the count is computed with the loss
+        den = xp.sum(xp.ones_like(loss))
     else:  # "mean"
         r = 1.0 if mean_weight is None else mean_weight
         w = 1.0 if weights is None else weights
@@ -68,13 +71,13 @@ def reduce_loss(
     return cast(xp, total / xp.where(den == 0, 1.0, den), out_dtype)
 
 
-def _count(xp: ModuleType, loss: Any) -> Any:
+def _size(xp: ModuleType, loss: Any) -> Any:
+    """The number of elements of ``loss`` as an int (or a symbolic int that divides like
+    one, under torch.compile), or None when the sizes are not known now."""
     try:
         n = math.prod(tuple(loss.shape))
     except TypeError:  # None sizes
-        n = None
-    if isinstance(n, int) or (n is not None and backend(xp).symbolic_sizes_divide):
+        return None
+    if isinstance(n, int) or backend(xp).symbolic_sizes_divide:
         return n
-    # sizes unknown now (a TensorFlow graph, Dask chunks after a boolean filter, a
-    # symbolic jax.export batch): the count is computed with the loss
-    return xp.sum(xp.ones_like(loss))
+    return None
