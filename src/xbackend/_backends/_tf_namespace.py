@@ -62,7 +62,7 @@ _PY_BOOL = builtins.bool
 IMPLEMENTED = (
     "abs", "arange", "argmax", "asarray", "astype", "broadcast_to", "clip", "concat", "device", "empty", "exp",
     "expand_dims", "expm1", "finfo", "isdtype", "log", "log1p", "max", "maximum", "mean",
-    "minimum", "negative", "ones_like", "permute_dims", "reshape", "squeeze", "sum", "take", "take_along_axis",
+    "min", "minimum", "negative", "ones_like", "permute_dims", "reshape", "squeeze", "sum", "take", "take_along_axis",
     "to_device", "where", "zeros_like",
     "matmul", "matrix_transpose", "tanh", "zeros",  # linear_cross_entropy
 )  # fmt: skip
@@ -501,6 +501,17 @@ def max(x: Any, /, *, axis: Any = None, keepdims: _PY_BOOL = False) -> tf.Tensor
     x = _tensor(x)
     ax = _axes(axis, x.shape.rank)
     m = tf.reduce_max(x, axis=ax, keepdims=keepdims)
+    if x.dtype.is_floating:
+        has_nan = tf.reduce_any(tf.math.is_nan(x), axis=ax, keepdims=keepdims)
+        m = tf.where(has_nan, tf.constant(math.nan, m.dtype), m)
+    return m
+
+
+def min(x: Any, /, *, axis: Any = None, keepdims: _PY_BOOL = False) -> tf.Tensor:
+    """``tf.reduce_min`` that propagates NaN in every mode (see :func:`max`)."""
+    x = _tensor(x)
+    ax = _axes(axis, x.shape.rank)
+    m = tf.reduce_min(x, axis=ax, keepdims=keepdims)
     if x.dtype.is_floating:
         has_nan = tf.reduce_any(tf.math.is_nan(x), axis=ax, keepdims=keepdims)
         m = tf.where(has_nan, tf.constant(math.nan, m.dtype), m)
