@@ -7,8 +7,8 @@ of the filtered arrays. Labels that would have to broadcast to the unknown sizes
 ``ValueError`` naming ``compute_chunk_sizes()``.
 
 TensorFlow: ``None`` sizes anywhere in an ``input_signature`` (batch, time, and the class
-axis for the losses that need no class count) trace once and give the closed form, with
-gradients; an unknown rank is a ``ValueError`` naming the argument, and integer labels
+axis for the losses that do not index it) trace once and give the closed form, with
+gradients; an unknown rank is a ``ValueError`` naming the argument, and a softmax loss
 with an unknown class count one naming the class axis.
 """
 
@@ -102,8 +102,10 @@ SIGNATURES = {
 }
 
 
-#: integer labels need a known class count: their unknown-classes cell is the ValueError below
-TF_CELLS = [(loss, d) for loss in LOSSES for d in SIGNATURES if not (loss in SPARSE and "classes" in d)]
+#: the softmax kernels index the class axis (labels, the dominant class): their
+#: unknown-classes cell is the ValueError below
+NEEDS_CLASSES = (*SPARSE, "softmax_cross_entropy")
+TF_CELLS = [(loss, d) for loss in LOSSES for d in SIGNATURES if not (loss in NEEDS_CLASSES and "classes" in d)]
 
 
 @pytest.mark.parametrize("loss,dims", TF_CELLS)
@@ -141,10 +143,11 @@ def test_tf_unknown_rank_is_a_valueerror_naming_the_argument(arg):
         f(tf.zeros([2, C]), tf.zeros([2, C]))
 
 
-@pytest.mark.parametrize("loss", SPARSE)
-def test_tf_integer_labels_with_an_unknown_class_count_name_the_class_axis(loss):
+@pytest.mark.parametrize("loss", NEEDS_CLASSES)
+def test_tf_softmax_losses_with_an_unknown_class_count_name_the_class_axis(loss):
     tf = _module("tensorflow")
-    sig = [tf.TensorSpec([None, None], tf.float32), tf.TensorSpec([None], tf.int64)]
+    labels = tf.TensorSpec([None, None], tf.float32) if loss == "softmax_cross_entropy" else tf.TensorSpec([None], tf.int64)
+    sig = [tf.TensorSpec([None, None], tf.float32), labels]
     f = tf.function(lambda x, y: getattr(xb, loss)(x, y), input_signature=sig)
     with pytest.raises(ValueError, match=r"class axis of logits \(axis 1\) must have a known size"):
-        f(tf.zeros([2, C]), tf.zeros([2], tf.int64))
+        f(tf.zeros([2, C]), tf.zeros([2, C]) if loss == "softmax_cross_entropy" else tf.zeros([2], tf.int64))

@@ -41,9 +41,9 @@ def _n_classes(shape: tuple, axis: int, *, known: bool = True) -> int | None:
         if not known:
             return None
         raise ValueError(
-            f"the class axis of logits (axis {axis}) must have a known size for integer labels "
-            "(they are checked against it and looked up along it); give the number of "
-            "classes in the input signature, e.g. tf.TensorSpec(shape=[None, 10])"
+            f"the class axis of logits (axis {axis}) must have a known size (labels are "
+            "checked against it and the dominant class is located along it); give the number "
+            "of classes in the input signature, e.g. tf.TensorSpec(shape=[None, 10])"
         )
     if c == 0:
         raise ValueError(f"logits has no classes: size 0 along axis {axis}")
@@ -186,7 +186,7 @@ def softmax_cross_entropy(
     eps = float_option(inp, label_smoothing, "label_smoothing", _checks.check_fraction)
     zl = float_option(inp, z_loss, "z_loss", _checks.check_nonnegative_number)
     _checks.check_choice(invalid, "invalid", _checks.INVALID_POLICIES)
-    n_classes = _n_classes(shape, ax, known=False)
+    n_classes = _n_classes(shape, ax)
     cw = class_vector(xp, class_weights, n_classes, "class_weights", ct)
     cw = nonnegative(xp, cw, "class_weights", invalid, to_nan=False)  # negative: NaN rows in the kernel
     w = prepare_weights(xp, weights, row_shape(shape, ax), ct)
