@@ -569,7 +569,7 @@ def _torch_recompiles(impl: Any, loss: str, variant: str, fn: Callable, sizes: t
     return torch._dynamo.utils.counters["stats"]["unique_graphs"] - before, total
 
 
-def _jax_recompiles(impl: Any, loss: str, variant: str, fn: Callable, sizes: tuple, classes: int) -> tuple[int, float]:
+def _jax_recompiles(impl: Any, loss: str, variant: str, fn: Callable, sizes: tuple, classes: int) -> tuple[int, float]:  # noqa: ARG001 (the branch signature)
     """``jax.jit(jax.value_and_grad(fn))`` for both variants (the user's own ``jit``);
     compilations = ``jax.monitoring``'s backend-compile events in the loop."""
     import jax
