@@ -72,10 +72,10 @@ def _wrapped(kernel: Any, structure: Any, xp: Any) -> Any:
     ``label_smoothing`` never builds a new function); like ``arrays`` they are constants
     of the derivative. Bounded LRU cache: one entry per kernel and static structure."""
 
-    def f(x, y, arrays, values):
+    def primal(x, y, arrays, values):
         return kernel.forward(xp, x, y, arrays, _join(structure, iter(values)))[0]
 
-    f = jax.custom_jvp(f)
+    f: Any = jax.custom_jvp(primal)
 
     def f_jvp(primals, tangents):
         x, y, arrays, values = primals

@@ -85,11 +85,11 @@ def _torch_apply(xp, st, h, W, b, consts, coef):
 def _jax_function(xp: ModuleType, st: L.LinearStatic, reduced: bool):
     import jax
 
-    def f(h, W, b, consts, coef):
+    def primal(h, W, b, consts, coef):
         loss = L.loss_rows(xp, h, W, b, consts, st)[0]
         return _reduce(xp, loss, coef) if reduced else loss
 
-    f = jax.custom_vjp(f)
+    f: Any = jax.custom_vjp(primal)
 
     def fwd(h, W, b, consts, coef):
         need = (True, True, b is not None)

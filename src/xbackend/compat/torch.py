@@ -328,8 +328,8 @@ def linear_cross_entropy(
 
     Computed by :func:`xbackend.linear_cross_entropy` (blocks over the vocabulary and
     the rows; analytic gradients of ``input``, ``linear_weight`` and ``bias``). With
-    :math:`x = \mathrm{input}\,W^	op + b` and smoothing :math:`arepsilon`, a row's
-    loss is :math:`-(1-arepsilon)\,w_y\log p_y - rac{arepsilon}{V}\sum_c w_c\log p_c`
+    :math:`x = \mathrm{input}\,W^\top + b` and smoothing :math:`\varepsilon`, a row's
+    loss is :math:`-(1-\varepsilon)\,w_y\log p_y - \frac{\varepsilon}{V}\sum_c w_c\log p_c`
     and ``"mean"`` divides by :math:`\sum_i w_{y_i}` over the rows whose label is not
     ``ignore_index``, as :func:`cross_entropy` (and PyTorch) does.
 
