@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-__all__ = ["Backend", "Functional", "KernelNamespace"]
+__all__ = ["Backend", "Functional", "InPlaceBase", "KernelNamespace"]
 
 _NUMPY = (np.ndarray, np.generic)
 
@@ -123,6 +123,29 @@ class KernelNamespace:
     def half_step(self, x: Any) -> Any:
         """A fresh ``(1 + sign(x)) / 2``: 1, 0, ½ at 0, NaN for NaN."""
         return self.where(x > 0, 1.0, self.where(x < 0, 0.0, self.where(x == 0, 0.5, x)))
+
+
+class InPlaceBase(KernelNamespace):
+    """The in-place forms shared by NumPy, CuPy and torch: ``out=`` for unary functions,
+    augmented assignment for arithmetic (fresh temporaries only)."""
+
+    inplace = True
+    writable = True
+
+    def unary_(self, name: str, t: Any) -> Any:
+        return getattr(self, name)(t, out=t)
+
+    def iadd(self, t: Any, v: Any) -> Any:
+        t += v
+        return t
+
+    def isub(self, t: Any, v: Any) -> Any:
+        t -= v
+        return t
+
+    def imul(self, t: Any, v: Any) -> Any:
+        t *= v
+        return t
 
 
 class Functional(KernelNamespace):

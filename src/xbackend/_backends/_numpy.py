@@ -11,35 +11,18 @@ from typing import Any
 
 import numpy as np
 
-from xbackend._backends._base import Backend, KernelNamespace
+from xbackend._backends._base import Backend, InPlaceBase, KernelNamespace
 
 __all__ = ["CuPyBackend", "NumPyBackend", "StrictBackend"]
 
 
-class InPlace(KernelNamespace):
+class InPlace(InPlaceBase):
     """In-place helpers for NumPy-like modules (``module`` is numpy or cupy)."""
 
-    inplace = True
-    writable = True
 
     def __init__(self, xp: ModuleType, backend: Backend, module: ModuleType) -> None:
         super().__init__(xp, backend)
         self.module = module
-
-    def unary_(self, name: str, t: Any) -> Any:
-        return getattr(self, name)(t, out=t)
-
-    def iadd(self, t: Any, v: Any) -> Any:
-        t += v
-        return t
-
-    def isub(self, t: Any, v: Any) -> Any:
-        t -= v
-        return t
-
-    def imul(self, t: Any, v: Any) -> Any:
-        t *= v
-        return t
 
     def isub_mul(self, t: Any, a: Any, b: Any) -> Any:
         t -= a * b

@@ -46,7 +46,7 @@ import torch.autograd.forward_ad as _forward_ad
 from torch._C._functorch import peek_interpreter_stack as _peek_interpreter
 
 from xbackend._backends import _backends, _by_type
-from xbackend._backends._base import Backend, KernelNamespace
+from xbackend._backends._base import Backend, InPlaceBase, KernelNamespace
 
 __all__ = ["TorchBackend"]
 
@@ -93,26 +93,9 @@ def _clip_with(compat_clip: Callable[..., Any]) -> Callable[..., Any]:
     return clip
 
 
-class InPlace(KernelNamespace):
+class InPlace(InPlaceBase):
     """torch's in-place forms of the kernel helpers (same values)."""
 
-    inplace = True
-    writable = True
-
-    def unary_(self, name: str, t: Any) -> Any:
-        return getattr(self, name)(t, out=t)
-
-    def iadd(self, t: Any, v: Any) -> Any:
-        t += v
-        return t
-
-    def isub(self, t: Any, v: Any) -> Any:
-        t -= v
-        return t
-
-    def imul(self, t: Any, v: Any) -> Any:
-        t *= v
-        return t
 
     def isub_mul(self, t: Any, a: Any, b: Any) -> Any:
         return t.addcmul_(a, b, value=-1)
