@@ -380,12 +380,23 @@ class _Jax:
             ours = lambda x, y: xb.sparse_softmax_cross_entropy(x, y, reduction="mean")
         return native, ours
 
+    #: what ``fwd+bwd`` differentiates (``jax.value_and_grad``'s ``argnums``): the logits
+    grad_argnums: int | tuple[int, ...] = 0
+
+    def args(self, x: Any, y: Any) -> tuple:
+        """The positional arguments of the losses for the inputs ``x, y``."""
+        return x, y
+
+    def memory_unit(self, x: Any) -> int:
+        """The bytes that ``memory_x`` counts in: the logits'."""
+        return x.size * x.dtype.itemsize
+
     def _programs(self, loss: str, pass_: str, modes: list[str]) -> dict[str, Any]:
         jax = self.jax
         native, ours = self.losses(loss)
         base = {"native": native, "xb": ours}
         if pass_ != "fwd":
-            base = {k: jax.value_and_grad(f) for k, f in base.items()}
+            base = {k: jax.value_and_grad(f, argnums=self.grad_argnums) for k, f in base.items()}
         progs: dict[str, Callable] = {}
         if "eager" in modes or "compiled" in modes:
             progs["native"] = base["native"]
@@ -397,9 +408,10 @@ class _Jax:
         return progs
 
     def variants(self, loss: str, pass_: str, x: Any, y: Any, modes: list[str]) -> dict[str, Callable[[], None]]:
-        return {n: self._runner(f, x, y) for n, f in self._programs(loss, pass_, modes).items()}
+        args = self.args(x, y)
+        return {n: self._runner(f, args) for n, f in self._programs(loss, pass_, modes).items()}
 
-    def _runner(self, f: Callable[..., Any], *args: Any) -> Callable[[], None]:
+    def _runner(self, f: Callable[..., Any], args: tuple) -> Callable[[], None]:
         def run() -> None:
             self.sync(f(*args))
 
@@ -418,11 +430,11 @@ class _Jax:
         return run
 
     def memory_compiled(self, loss: str, pass_: str, x: Any, y: Any) -> dict[str, float]:
-        nbytes = x.size * x.dtype.itemsize
+        nbytes = self.memory_unit(x)
         out = {}
         for name, f in self._programs(loss, pass_, ["compiled"]).items():
             if name.endswith("_c"):
-                ma = f.lower(x, y).compile().memory_analysis()
+                ma = f.lower(*self.args(x, y)).compile().memory_analysis()
                 if ma is not None:
                     out[name] = ma.temp_size_in_bytes / nbytes
         return out

@@ -101,6 +101,8 @@ class TorchLinear(_Torch):
 
 
 class JaxLinear(_Jax):
+    grad_argnums = (0, 1)
+
     def inputs(self, loss: str, shape: tuple, dtype: str, seed: int = 0):
         import jax.numpy as jnp
 
@@ -112,40 +114,24 @@ class JaxLinear(_Jax):
             h = jax.random.normal(k1, (n, d), jnp.float32).astype(dt)
             W = (jax.random.normal(k2, (v, d), jnp.float32) / d**0.5).astype(dt)
             y = jax.random.randint(k3, (n,), 0, v)
-        self._shape, self._dtype = shape, dtype
         return (h, W), y
 
-    def _programs(self, loss: str, pass_: str, modes: list[str]) -> dict[str, Any]:
+    def losses(self, loss: str):
         import optax
 
         import xbackend as xb
 
-        jax = self.jax
-        base = {
-            "native": lambda h, W, y: optax.softmax_cross_entropy_with_integer_labels(h @ W.T, y).mean(),
-            "xb": lambda h, W, y: xb.linear_cross_entropy(h, W, y, reduction="mean"),
-        }
-        if pass_ != "fwd":
-            base = {k: jax.value_and_grad(f, argnums=(0, 1)) for k, f in base.items()}
-        progs: dict[str, Callable] = {}
-        if "eager" in modes or "compiled" in modes:
-            progs["native"] = base["native"]
-        if "eager" in modes:
-            progs["xb"] = base["xb"]
-        if "compiled" in modes:
-            progs["native_c"] = jax.jit(base["native"])
-            progs["xb_c"] = jax.jit(base["xb"])
-        return progs
+        native = lambda h, W, y: optax.softmax_cross_entropy_with_integer_labels(h @ W.T, y).mean()
+        ours = lambda h, W, y: xb.linear_cross_entropy(h, W, y, reduction="mean")
+        return native, ours
 
-    def variants(self, loss: str, pass_: str, x: Any, y: Any, modes: list[str]) -> dict[str, Callable[[], None]]:
+    def args(self, x: Any, y: Any) -> tuple:
         h, W = x
-        return {n: self._runner(f, h, W, y) for n, f in self._programs(loss, pass_, modes).items()}
+        return h, W, y
 
-    def _runner(self, f: Callable[..., Any], *args: Any) -> Callable[[], None]:
-        def run() -> None:
-            self.sync(f(*args))
-
-        return run
+    def memory_unit(self, x: Any) -> int:  # the naive version's logits, N x V
+        h, W = x
+        return h.shape[0] * W.shape[0] * h.dtype.itemsize
 
     def floor(self, pass_: str, x: Any) -> Callable[[], None]:
         h, W = x
@@ -155,14 +141,3 @@ class JaxLinear(_Jax):
             self.sync(mm(h, W))
 
         return run
-
-    def memory_compiled(self, loss: str, pass_: str, x: Any, y: Any) -> dict[str, float]:
-        h, W = x
-        logits = _logits_bytes(self._shape, self._dtype)
-        out = {}
-        for name, f in self._programs(loss, pass_, ["compiled"]).items():
-            if name.endswith("_c"):
-                ma = f.lower(h, W, y).compile().memory_analysis()
-                if ma is not None:
-                    out[name] = ma.temp_size_in_bytes / logits
-        return out
