@@ -260,9 +260,16 @@ class _Torch:
             ours = lambda x, y, **k: xb.sparse_softmax_cross_entropy(x, y, reduction="mean", **k)
         return native, ours
 
-    def variants(self, loss: str, pass_: str, x: Any, y: Any, modes: list[str]) -> dict[str, Callable[[], None]]:
+    def tensors(self, x: Any) -> tuple:
+        """The inputs ``x`` as the losses' leading arguments (``fwd+bwd`` differentiates each)."""
+        return (x,)
+
+    def compile_xb(self, ours: Callable) -> Callable:
         import xbackend as xb
 
+        return xb.compiled(ours)
+
+    def variants(self, loss: str, pass_: str, x: Any, y: Any, modes: list[str]) -> dict[str, Callable[[], None]]:
         t = self.torch
         t._dynamo.reset()  # fresh compile caches per cell (no recompile limit across cells)
         native, ours = self.losses(loss)
@@ -270,13 +277,14 @@ class _Torch:
         if "eager" in modes:
             impls["native"] = native
             impls["xb"] = ours
-            if loss != "sigmoid":
+            if loss in ("softmax", "sparse"):
                 impls["xb_nochunk"] = lambda a, b: ours(a, b, chunk_size=None)
         if "compiled" in modes:
             impls["native_c"] = t.compile(native, fullgraph=True)
-            impls["xb_c"] = xb.compiled(ours)
+            impls["xb_c"] = self.compile_xb(ours)
             if "native" not in impls:  # the compiled-vs-native-eager ratio needs it
                 impls["native"] = native
+        xs = self.tensors(x)
         fns: dict[str, Callable[[], None]] = {}
         run: Callable[..., None]
         for name, f in impls.items():
@@ -284,15 +292,16 @@ class _Torch:
 
                 def run(f=f):
                     with t.no_grad():
-                        f(x, y)
+                        f(*xs, y)
                     self.sync()
 
             else:
-                leaf = x.detach().requires_grad_()
+                leaves = tuple(a.detach().requires_grad_() for a in xs)
 
-                def run(f=f, leaf=leaf):
-                    f(leaf, y).backward()
-                    leaf.grad = None
+                def run(f=f, leaves=leaves):
+                    f(*leaves, y).backward()
+                    for leaf in leaves:
+                        leaf.grad = None
                     self.sync()
 
             fns[name] = run
@@ -311,15 +320,19 @@ class _Torch:
 
     def memory(self, fn: Callable[[], None], x: Any) -> tuple[float | None, str]:
         """Peak bytes allocated by ``fn`` beyond what was live, over the logits' bytes."""
+        peak, how = self._peak_bytes(fn)
+        return peak / (x.numel() * x.element_size()), how
+
+    def _peak_bytes(self, fn: Callable[[], None]) -> tuple[int, str]:
+        """Peak bytes allocated by ``fn`` beyond what was live, and how they were measured."""
         t = self.torch
-        nbytes = x.numel() * x.element_size()
         gc.collect()
         if self.dev.type == "cuda":
             self.sync()
             base = t.cuda.memory_allocated()
             t.cuda.reset_peak_memory_stats()
             fn()
-            return (t.cuda.max_memory_allocated() - base) / nbytes, "torch.cuda.max_memory_allocated"
+            return t.cuda.max_memory_allocated() - base, "torch.cuda.max_memory_allocated"
         from torch.profiler import ProfilerActivity, profile
 
         with quiet(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
@@ -330,7 +343,7 @@ class _Torch:
         for e in events:
             cur += e.nbytes()
             peak = max(peak, cur)
-        return peak / nbytes, "torch profiler allocation trace (CPU)"
+        return peak, "torch profiler allocation trace (CPU)"
 
 
 # ----------------------------------------------------------------------------- JAX

@@ -26,11 +26,6 @@ LINEAR_CPU_SHAPES = "4096x512x32768:float32"
 LINEAR_GPU_SHAPES = "8192x4096x128256:bfloat16,16384x2048x256000:bfloat16"
 
 
-def _logits_bytes(shape: tuple, dtype: str) -> int:
-    n, _, v = shape
-    return n * v * (2 if dtype in ("bfloat16", "float16") else 4 if dtype == "float32" else 8)
-
-
 class TorchLinear(_Torch):
     def inputs(self, loss: str, shape: tuple, dtype: str, seed: int = 0):
         t = self.torch
@@ -40,47 +35,26 @@ class TorchLinear(_Torch):
         h = t.randn((n, d), generator=g, device=self.dev, dtype=t.float32).to(dt)
         W = (t.randn((v, d), generator=g, device=self.dev, dtype=t.float32) / d**0.5).to(dt)
         y = t.randint(0, v, (n,), generator=g, device=self.dev)
-        self._shape, self._dtype = shape, dtype
         return (h, W), y
 
-    def variants(self, loss: str, pass_: str, x: Any, y: Any, modes: list[str]) -> dict[str, Callable[[], None]]:
+    def losses(self, loss: str):
         import torch.nn.functional as F
 
         import xbackend as xb
 
-        t = self.torch
-        t._dynamo.reset()
         native = lambda h, W, y: F.cross_entropy(F.linear(h, W), y)
         ours = lambda h, W, y: xb.linear_cross_entropy(h, W, y, reduction="mean")
-        impls: dict[str, Callable] = {}
-        if "eager" in modes:
-            impls.update(native=native, xb=ours)
-        if "compiled" in modes:
-            impls["native_c"] = t.compile(native, fullgraph=True)
-            impls["xb_c"] = t.compile(ours, fullgraph=True)
-            impls.setdefault("native", native)
-        h, W = x
-        fns: dict[str, Callable[[], None]] = {}
-        run: Callable[..., None]
-        for name, f in impls.items():
-            if pass_ == "fwd":
+        return native, ours
 
-                def run(f=f):
-                    with t.no_grad():
-                        f(h, W, y)
-                    self.sync()
+    def tensors(self, x: Any) -> tuple:
+        return x
 
-            else:
-                hl, Wl = h.detach().requires_grad_(), W.detach().requires_grad_()
+    def compile_xb(self, ours: Callable) -> Callable:
+        return self.torch.compile(ours, fullgraph=True)
 
-                def run(f=f, hl=hl, Wl=Wl):
-                    f(hl, Wl, y).backward()
-                    hl.grad = Wl.grad = None
-                    self.sync()
-
-            fns[name] = run
-        self._pass = pass_
-        return fns
+    def variants(self, loss: str, pass_: str, x: Any, y: Any, modes: list[str]) -> dict[str, Callable[[], None]]:
+        self._pass = pass_  # memory() subtracts the gradients for fwd+bwd
+        return super().variants(loss, pass_, x, y, modes)
 
     def floor(self, pass_: str, x: Any) -> Callable[[], None]:
         h, W = x
@@ -94,10 +68,9 @@ class TorchLinear(_Torch):
     def memory(self, fn: Callable[[], None], x: Any) -> tuple[float | None, str]:
         h, W = x
         grads = (h.numel() * h.element_size() + W.numel() * W.element_size()) if self._pass != "fwd" else 0
-        logits = _logits_bytes(self._shape, self._dtype)
-        ratio, how = super().memory(fn, h)
-        peak = ratio * h.numel() * h.element_size() - grads
-        return peak / logits, how + " minus the gradients of h and W, over the naive logits' bytes"
+        logits = h.shape[0] * W.shape[0] * h.element_size()  # the naive version's, N x V
+        peak, how = self._peak_bytes(fn)
+        return (peak - grads) / logits, how + " minus the gradients of h and W, over the naive logits' bytes"
 
 
 class JaxLinear(_Jax):
