@@ -599,15 +599,22 @@ def _jax_recompiles(impl: Any, loss: str, variant: str, fn: Callable, sizes: tup
     compilations = ``jax.monitoring``'s backend-compile events in the loop."""
     import jax
 
+    data = [impl.inputs(loss, (b, classes), "float32", seed=b) for b in sizes]  # (their own compiles: before)
+    jax.block_until_ready(data)
+    return _jax_compile_loop(jax.jit(jax.value_and_grad(fn)), data)
+
+
+def _jax_compile_loop(step: Callable[..., Any], data: list[tuple[Any, Any]]) -> tuple[int, float]:
+    """Compilations (``jax.monitoring``'s backend-compile events) and seconds of one loop
+    of ``step(x, y)`` over ``data``."""
+    import jax
+
     events: list[str] = []
 
     def listener(event: str, duration: float, **kwargs: Any) -> None:  # noqa: ARG001 (jax.monitoring's signature)
         if event == "/jax/core/compile/backend_compile_duration":
             events.append(event)
 
-    step = jax.jit(jax.value_and_grad(fn))
-    data = [impl.inputs(loss, (b, classes), "float32", seed=b) for b in sizes]  # (their own compiles: before)
-    jax.block_until_ready(data)
     jax.monitoring.register_event_duration_secs_listener(cast(Any, listener))
     try:
         start = time.perf_counter()
@@ -854,12 +861,6 @@ def _recompile_jax(sizes: tuple[int, ...] = tuple(range(8, 136, 8)), classes: in
 
     import xbackend as xb
 
-    events: list[str] = []
-
-    def listener(event: str, duration: float, **kwargs: Any) -> None:  # noqa: ARG001 (jax.monitoring's signature)
-        if event == "/jax/core/compile/backend_compile_duration":
-            events.append(event)
-
     def xb_loss(x, y):
         return xb.sparse_softmax_cross_entropy(x, y, reduction="mean")
 
@@ -870,20 +871,11 @@ def _recompile_jax(sizes: tuple[int, ...] = tuple(range(8, 136, 8)), classes: in
     data = [(jnp.asarray(rng.normal(size=(n, classes)), jnp.float32), jnp.asarray(rng.integers(0, classes, n)))
             for n in sizes]  # fmt: skip
     rows = []
-    jax.monitoring.register_event_duration_secs_listener(cast(Any, listener))
-    try:
-        for mode in ("jit", "eager"):
-            for impl, f in (("xbackend", xb_loss), ("optax", optax_loss)):
-                step = jax.value_and_grad(f)
-                step = jax.jit(step) if mode == "jit" else step
-                events.clear()
-                t0 = time.perf_counter()
-                for x, y in data:
-                    jax.block_until_ready(step(x, y))
-                rows.append({"mode": mode, "impl": impl, "sizes": len(sizes), "compiles": len(events),
-                             "total_s": time.perf_counter() - t0})  # fmt: skip
-    finally:
-        jax.monitoring.unregister_event_duration_listener(cast(Any, listener))
+    for mode in ("jit", "eager"):
+        for impl, f in (("xbackend", xb_loss), ("optax", optax_loss)):
+            step = jax.value_and_grad(f)
+            compiles, total = _jax_compile_loop(jax.jit(step) if mode == "jit" else step, data)
+            rows.append({"mode": mode, "impl": impl, "sizes": len(sizes), "compiles": compiles, "total_s": total})
     return rows
 
 
