@@ -904,16 +904,11 @@ def _summary(cells: list[Cell]) -> list[str]:
     fb = [c for c in cells if c.pass_ == "fwd+bwd"]
     eager: list[tuple[Cell, float]] = [(c, r) for c in fb if (r := c.ratio("xb", "native")) is not None]
     if eager:
-        worst_c, worst = max(eager, key=lambda t: t[1])
-        lines.append(f"- eager fwd+bwd xbackend / native: median {statistics.median(r for _, r in eager):.2f},"
-                     f" worst {worst:.2f} ({_label(worst_c)}; target ≤ {TARGETS['eager_fwdbwd_time']})"
-                     + _miss(worst, TARGETS["eager_fwdbwd_time"]))
+        lines.append(f"- eager fwd+bwd xbackend / native: {_median(eager)}, {_worst(eager, 'eager_fwdbwd_time')}")
     peaks = [(c, c.memory_x.get("xb"), c.memory_x.get("native")) for c in fb]
     mem: list[tuple[Cell, float]] = [(c, a / b) for c, a, b in peaks if a is not None and b]
     if mem:
-        worst_c, worst = max(mem, key=lambda t: t[1])
-        lines.append(f"- eager fwd+bwd peak memory xbackend / native: worst {worst:.2f} ({_label(worst_c)};"
-                     f" target ≤ {TARGETS['eager_fwdbwd_memory']})" + _miss(worst, TARGETS["eager_fwdbwd_memory"]))
+        lines.append(f"- eager fwd+bwd peak memory xbackend / native: {_worst(mem, 'eager_fwdbwd_memory')}")
     for c in cells:  # the large-vocabulary cells: floor and chunked targets
         if c.loss != "sparse" or c.dtype not in ("bfloat16", "float16"):
             continue
@@ -930,11 +925,18 @@ def _summary(cells: list[Cell]) -> list[str]:
                             f"{TARGETS['chunked_memory']})" + _miss(peak, TARGETS["chunked_memory"]) if peak is not None else ""))
     ce: list[tuple[Cell, float]] = [(c, r) for c in cells if (r := c.ratio("xb_c", "native")) is not None]
     if ce:
-        worst_c, worst = max(ce, key=lambda t: t[1])
-        lines.append(f"- compiled xbackend / native eager: median {statistics.median(r for _, r in ce):.2f},"
-                     f" worst {worst:.2f} ({_label(worst_c)}; target ≤ {TARGETS['compiled_vs_native_eager']})"
-                     + _miss(worst, TARGETS["compiled_vs_native_eager"]))
+        lines.append(f"- compiled xbackend / native eager: {_median(ce)}, {_worst(ce, 'compiled_vs_native_eager')}")
     return lines
+
+
+def _median(ratios: list[tuple[Cell, float]]) -> str:
+    return f"median {statistics.median(r for _, r in ratios):.2f}"
+
+
+def _worst(ratios: list[tuple[Cell, float]], target: str) -> str:
+    """The largest ratio, its cell and ``TARGETS[target]`` (with the miss, if any)."""
+    worst_c, worst = max(ratios, key=lambda t: t[1])
+    return f"worst {worst:.2f} ({_label(worst_c)}; target ≤ {TARGETS[target]})" + _miss(worst, TARGETS[target])
 
 
 def _miss(value: float, target: float) -> str:
