@@ -48,6 +48,7 @@ def test_bench_writes_json_and_markdown_with_ratios_for_every_cell(tmp_path, cap
         assert all(t > 0 for t in c["times_ms"].values())
         assert c["floor_ms"] > 0
         assert set(c["memory_x"]) == {"native_c", "xb_c"}  # XLA's temp buffers of the compiled programs
+        assert c["memory_how"] == "XLA temp buffers of the compiled function"
     assert set(data["targets"]) == set(_bench.TARGETS)
     # Markdown: header, one row per cell, the targets section; stdout gets the same table
     assert md.startswith("# xbackend bench")

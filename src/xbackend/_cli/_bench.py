@@ -112,22 +112,13 @@ class Cell:
     times_ms: dict = field(default_factory=dict)  # variant -> median ms
     spread: dict = field(default_factory=dict)  # variant -> [min, max] ms
     memory_x: dict = field(default_factory=dict)  # variant -> peak extra bytes / logits bytes
-    memory_how: str = "n/a"
+    memory_how: str = "n/a"  # how memory_x was measured (JSON only; "n/a" when it was not)
     floor_ms: float | None = None
     note: str = ""
 
     def ratio(self, a: str, b: str) -> float | None:
         ta, tb = self.times_ms.get(a), self.times_ms.get(b)
         return None if ta is None or tb is None or tb == 0 else ta / tb
-
-
-def _parse_shapes(text: str) -> list[tuple[tuple, str]]:
-    out = []
-    for item in text.split(","):
-        dims, _, dtype = item.strip().partition(":")
-        shape = tuple(int(d) for d in dims.lower().split("x"))
-        out.append((shape, dtype or "float32"))
-    return out
 
 
 # ----------------------------------------------------------------------------- environment
@@ -318,7 +309,7 @@ class _Torch:
 
         return run
 
-    def memory(self, fn: Callable[[], None], x: Any) -> tuple[float | None, str]:
+    def memory(self, fn: Callable[[], None], x: Any) -> tuple[float, str]:
         """Peak bytes allocated by ``fn`` beyond what was live, over the logits' bytes."""
         peak, how = self._peak_bytes(fn)
         return peak / (x.numel() * x.element_size()), how
@@ -671,8 +662,11 @@ def _split(text: str | None, option: str, allowed: tuple[str, ...]) -> list[str]
 
 def _parse_shapes_arg(text: str) -> list[tuple[tuple, str]]:
     dtypes = ("float32", "float64", "bfloat16", "float16")
+    shapes = []
     try:
-        shapes = _parse_shapes(text)
+        for item in text.split(","):
+            dims, _, dtype = item.strip().partition(":")
+            shapes.append((tuple(int(d) for d in dims.lower().split("x")), dtype or "float32"))
     except ValueError:
         raise BenchArgumentError(f"--shapes: cannot read {text!r} (expected RxC:dtype,..., e.g. 64x128:float32)") from None
     for shape, dtype in shapes:
@@ -990,7 +984,7 @@ def _markdown(env: dict, cells: list[Cell], elapsed: float) -> str:
     return "\n".join(head + rows + ["", "## Targets", ""] + (summary or ["- no complete cell"])) + "\n"
 
 
-def _write(out_dir: Path, stem: str, env: dict, cells: list[Cell], elapsed: float) -> str:
+def _write(out_dir: Path, stem: str, env: dict, cells: list[Cell], elapsed: float) -> None:
     data: dict[str, Any] = {
         "environment": env,
         "elapsed_s": elapsed,
@@ -1003,7 +997,5 @@ def _write(out_dir: Path, stem: str, env: dict, cells: list[Cell], elapsed: floa
         d["shape"] = list(c.shape)
         data["cells"].append(d)
     (out_dir / f"{stem}.json").write_text(json.dumps(data, indent=1, default=str) + "\n")
-    md = _markdown(env, cells, elapsed)
-    (out_dir / f"{stem}.md").write_text(md)
-    return md
+    (out_dir / f"{stem}.md").write_text(_markdown(env, cells, elapsed))
 

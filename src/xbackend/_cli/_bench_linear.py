@@ -65,7 +65,7 @@ class TorchLinear(_Torch):
 
         return run
 
-    def memory(self, fn: Callable[[], None], x: Any) -> tuple[float | None, str]:
+    def memory(self, fn: Callable[[], None], x: Any) -> tuple[float, str]:
         h, W = x
         grads = (h.numel() * h.element_size() + W.numel() * W.element_size()) if self._pass != "fwd" else 0
         logits = h.shape[0] * W.shape[0] * h.element_size()  # the naive version's, N x V
