@@ -624,7 +624,7 @@ _RECOMPILE_BRANCHES: dict[str, Callable[..., tuple[int, float]]] = {"torch": _to
 def _recompile_section(backends: list[str], args: argparse.Namespace) -> list[dict]:
     """All rows of :func:`recompile_rows` for this run, printed as a Markdown table."""
     # linear cross-entropy takes (hidden, weight), not B x classes logits: no rows for it here
-    losses = [loss.strip() for loss in args.losses.split(",") if loss.strip() not in ("", "linear")]
+    losses = [loss.strip() for loss in args.losses.split(",") if loss.strip() not in ("", LINEAR)]
     sizes = RECOMPILE_SIZES[:4] if args.quick else RECOMPILE_SIZES
     classes = 64 if args.quick else RECOMPILE_CLASSES
     rows = []
