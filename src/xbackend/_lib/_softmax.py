@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from xbackend._lib import _checks, _chunked, _kernels
+from xbackend._lib._docs import doc
 from xbackend._lib._dtypes import cast
 from xbackend._lib._inputs import (
     apply_where,
@@ -68,6 +69,8 @@ def _check_sparse_labels(xp: ModuleType, labels: Any, shape: tuple, axis: int, e
 
 
 @quiet_numpy
+@doc(mean="``class_weights`` times the label, summed over the classes (1 without\n"
+     "``class_weights``), 0 for a fully masked row")
 def softmax_cross_entropy(
     logits: Array,
     labels: Any,
@@ -110,51 +113,32 @@ def softmax_cross_entropy(
 
     Parameters
     ----------
-    logits : array
-        Real floating, class axis ``axis``.
-    labels : array
-        Real floating probability vectors, broadcastable to ``logits``. Labels are not
+    %(logits)s
+    %(soft_labels)s Labels are not
         renormalised. A label on a masked class of a partly masked row gives ``+inf``.
-    axis : int
-        The class axis.
-    class_weights : array, optional
-        Shape ``(C,)``; not differentiated. Negative entries follow ``invalid``.
-    weights : array, optional
-        Per-example weights broadcastable to the unreduced loss (``logits.shape`` without
-        ``axis``).
+    %(axis)s
+    %(class_weights)s
+    %(row_weights)s
     label_smoothing : float or 0-d array
-        :math:`\varepsilon \in [0, 1]`, spread over the K unmasked classes. A Python number is range-checked; a 0-d array (a tracer under ``jax.jit``) is
-        not (see :mod:`xbackend._lib._checks`) and is not differentiated.
+        :math:`\varepsilon \in [0, 1]`, spread over the K unmasked classes.
+        %(traced_option)s
     z_loss : float or 0-d array
-        Adds :math:`z\cdot\mathrm{lse}(x)^2` per row (PaLM), 0 by default. A Python number is range-checked; a 0-d array (a tracer under ``jax.jit``) is
-        not (see :mod:`xbackend._lib._checks`) and is not differentiated.
+        Adds :math:`z\cdot\mathrm{lse}(x)^2` per row (PaLM), 0 by default.
+        %(traced_option)s
     where : bool array, optional
         Class mask broadcastable to ``logits``; False (like a ``-inf`` logit) masks a class.
         A row with every class masked has loss 0, gradient 0, and is not counted by ``"mean"``.
-    reduction : {"none", "sum", "mean", "sum_over_batch_size"}
-        See :mod:`xbackend._lib._reduce`.
+    %(reduction)s
     invalid : {"nan", "raise"}
         Negative ``class_weights`` (which have no meaning): ``"nan"`` (default, jit-safe,
         no host sync) makes the loss and the logits' gradient NaN on every row whose label
         mass touches a negative weight (a non-zero label, or label smoothing, on that
         class); ``"raise"`` raises :class:`ValueError` naming the first one.
-    dtype : dtype, optional
-        Result dtype (default: the logits' dtype). float16/bfloat16 are computed in float32. Inside
-        ``torch.autocast`` the result is float32, as for torch's cross-entropies.
-    chunk_size : int, "auto" or None
-        Rows (elements of the unreduced loss) per block for large vocabularies: forward
-        and backward then hold the gradient plus one block of temporaries beyond the
-        logits, with the same values (see :mod:`xbackend._lib._chunked`). ``"auto"`` (default)
-        chunks in eager torch/NumPy/CuPy when the logits are float16/bfloat16 (no float32
-        copy is made) or larger than 256 MiB in the compute dtype; never under a compiler.
-        None never chunks.
-    xp : namespace, optional
-        Array API namespace; inferred from the inputs when omitted.
+    %(dtype)s
+    %(chunk_size)s
+    %(xp)s
 
-    Returns
-    -------
-    array
-        ``logits.shape`` without ``axis`` for ``reduction="none"``, else a 0-d array.
+    %(returns_rows)s
 
     Notes
     -----
@@ -219,6 +203,7 @@ def softmax_cross_entropy(
 
 
 @quiet_numpy
+@doc(mean="``class_weights[y]`` (1 without ``class_weights``), 0 for an ignored or fully\nmasked row")
 def sparse_softmax_cross_entropy(
     logits: Array,
     labels: Any,
@@ -260,58 +245,38 @@ def sparse_softmax_cross_entropy(
 
     Parameters
     ----------
-    logits : array
-        Real floating, class axis ``axis``.
+    %(logits)s
     labels : array
         Integer class indices with exactly ``logits.shape`` without ``axis`` (no
         broadcasting). Float labels raise :class:`TypeError`.
-    axis : int
-        The class axis.
-    ignore_index : int, optional
-        Rows with this label have loss 0 and gradient 0 and are not counted by ``"mean"``
-        (PyTorch's default is -100; here there is none unless given).
-    class_weights : array, optional
-        Shape ``(C,)``; not differentiated. Negative entries follow ``invalid``.
-    weights : array, optional
-        Per-example weights broadcastable to the unreduced loss.
+    %(axis)s
+    %(ignore_index)s
+    %(class_weights)s
+    %(row_weights)s
     label_smoothing : float or 0-d array
         :math:`\varepsilon \in [0, 1]`, spread over the K unmasked classes; a row still
-        weighs :math:`w_y` in ``"mean"`` (PyTorch's rule). A Python number is range-checked; a 0-d array (a tracer under ``jax.jit``) is
-        not (see :mod:`xbackend._lib._checks`) and is not differentiated. Under
-        ``invalid="raise"`` a concrete array is range-checked too.
+        weighs :math:`w_y` in ``"mean"`` (PyTorch's rule).
+        %(traced_option_raise)s
     z_loss : float or 0-d array
         Adds :math:`z\cdot\mathrm{lse}(x)^2` per row. Checked like ``label_smoothing``.
     where : bool array, optional
         Class mask broadcastable to ``logits`` (False or a ``-inf`` logit masks a class).
         A label on a masked class gives ``+inf`` with a finite gradient; a fully masked
         row gives 0 and is not counted by ``"mean"``.
-    reduction : {"none", "sum", "mean", "sum_over_batch_size"}
-        See :mod:`xbackend._lib._reduce`.
+    %(reduction)s
     invalid : {"nan", "raise"}
         Labels outside ``[0, C)`` that are not ``ignore_index``: ``"nan"`` (default,
         jit-safe, no host sync) makes that row's loss and gradient NaN; ``"raise"``
-        raises :class:`ValueError` naming the first bad label (concrete arrays: at once;
-        Dask: when computed; under ``jax.jit``/``tf.function``: at trace time). A bad
+        raises :class:`ValueError` naming the first bad label
+        %(raise_timing)s. A bad
         label never reaches a backend's gather (which would wrap, NaN or device-assert).
         Negative ``class_weights`` follow the same policy: NaN on the rows labelled with
         such a class (every row with ``label_smoothing``), or :class:`ValueError`.
-    dtype : dtype, optional
-        Result dtype (default: the logits' dtype). float16/bfloat16 are computed in float32. Inside
-        ``torch.autocast`` the result is float32, as for torch's cross-entropies.
-    chunk_size : int, "auto" or None
-        Rows (elements of the unreduced loss) per block for large vocabularies: forward
-        and backward then hold the gradient plus one block of temporaries beyond the
-        logits, with the same values (see :mod:`xbackend._lib._chunked`). ``"auto"`` (default)
-        chunks in eager torch/NumPy/CuPy when the logits are float16/bfloat16 (no float32
-        copy is made) or larger than 256 MiB in the compute dtype; never under a compiler.
-        None never chunks.
-    xp : namespace, optional
-        Array API namespace; inferred from the inputs when omitted.
+    %(dtype)s
+    %(chunk_size)s
+    %(xp)s
 
-    Returns
-    -------
-    array
-        ``logits.shape`` without ``axis`` for ``reduction="none"``, else a 0-d array.
+    %(returns_rows)s
 
     Notes
     -----
@@ -388,6 +353,7 @@ def sparse_softmax_cross_entropy(
 
 
 @quiet_numpy
+@doc(mean="1, 0 for an ignored or fully masked row (``alpha`` is not in it)")
 def softmax_focal_loss(
     logits: Array,
     labels: Any,
@@ -434,42 +400,29 @@ def softmax_focal_loss(
 
     Parameters
     ----------
-    logits : array
-        Real floating, class axis ``axis``.
+    %(logits)s
     labels : array
         Integer class indices, ``logits.shape`` without ``axis``.
-    axis : int
-        The class axis.
-    gamma : float or 0-d array
-        Focusing parameter :math:`\gamma \ge 0`. A Python number is range-checked; a 0-d
-        array (a tracer under ``jax.jit``) is not (see :mod:`xbackend._lib._checks`) and is
-        not differentiated. Under ``invalid="raise"`` a concrete array is range-checked too.
+    %(axis)s
+    %(gamma)s
+        %(traced_option_raise)s
     alpha : None, float, 0-d array or array
         None (no weighting), a scalar >= 0 (checked like ``gamma``), or a length-C array of
         class weights (negative entries follow ``invalid``: NaN rows for the labels of such
         a class, or :class:`ValueError`).
-    ignore_index : int, optional
-        Rows with this label give 0 and are not counted by ``"mean"``.
-    weights : array, optional
-        Per-example weights broadcastable to the unreduced loss.
+    %(ignore_index)s
+    %(row_weights)s
     label_smoothing : float
         :math:`\varepsilon \in [0, 1]`, spread over the K unmasked classes (Keras'
         ``CategoricalFocalCrossentropy(label_smoothing=...)`` on one-hot labels, which
         spreads over all C classes: the same without masked classes).
-    reduction : {"none", "sum", "mean", "sum_over_batch_size"}
-        See :mod:`xbackend._lib._reduce`.
+    %(reduction)s
     invalid : {"nan", "raise"}
         Out-of-range labels, as in :func:`sparse_softmax_cross_entropy`.
-    dtype : dtype, optional
-        Result dtype (default: the logits' dtype). Inside
-        ``torch.autocast`` the result is float32, as for torch's cross-entropies.
-    xp : namespace, optional
-        Array API namespace; inferred from the inputs when omitted.
+    %(dtype)s
+    %(xp)s
 
-    Returns
-    -------
-    array
-        ``logits.shape`` without ``axis`` for ``reduction="none"``, else a 0-d array.
+    %(returns_rows)s
 
     Notes
     -----
@@ -549,6 +502,9 @@ def _soft_focal(
 
 
 @quiet_numpy
+@doc(x="probs", x_dtype="probabilities'", mean="1",
+     nan_effect="that element NaN, hence its row's loss (whatever its label: ``0·NaN`` is NaN)\n"
+     "and the gradient at that element")
 def categorical_cross_entropy(
     probs: Array,
     labels: Any,
@@ -581,34 +537,16 @@ def categorical_cross_entropy(
     probs : array
         Real floating probabilities in [0, 1] (values outside follow ``invalid``), class
         axis ``axis``.
-    labels : array
-        Real floating probability vectors broadcastable to ``probs``.
-    axis : int
-        The class axis.
-    eps : float or 0-d array, optional
-        Clip bound in ``(0, 0.5)``; default ``finfo(probs.dtype).eps``. A Python number is range-checked; a 0-d array (a tracer under ``jax.jit``) is
-        not (see :mod:`xbackend._lib._checks`) and is not differentiated.
-    weights : array, optional
-        Per-example weights broadcastable to the unreduced loss.
-    reduction : {"none", "sum", "mean", "sum_over_batch_size"}
-        See :mod:`xbackend._lib._reduce`.
-    invalid : {"nan", "raise"}
-        Probabilities outside [0, 1] (``1.5``, ``-0.5``, ``±inf``: typically logits passed
-        by mistake), like bad integer labels: ``"nan"`` (default, jit-safe, no host sync)
-        makes that element NaN, hence its row's loss (whatever its label: ``0·NaN`` is
-        NaN) and the gradient at that element; ``"raise"`` raises :class:`ValueError`
-        naming the first one and its position. The clip to
-        :math:`[\epsilon, 1-\epsilon]` applies only inside [0, 1].
-    dtype : dtype, optional
-        Result dtype (default: the probabilities' dtype). Inside
-        ``torch.autocast`` the result is float32, as for torch's cross-entropies.
-    xp : namespace, optional
-        Array API namespace; inferred from the inputs when omitted.
+    %(soft_labels)s
+    %(axis)s
+    %(eps)s
+    %(row_weights)s
+    %(reduction)s
+    %(invalid_probs)s
+    %(dtype)s
+    %(xp)s
 
-    Returns
-    -------
-    array
-        ``probs.shape`` without ``axis`` for ``reduction="none"``, else a 0-d array.
+    %(returns_rows)s
 
     Notes
     -----
