@@ -182,8 +182,8 @@ def linear_cross_entropy(
     xp, ct = inp.xp, inp.compute
     V, D = _check_shapes(xp, hidden, weight, bias, labels)
     _checks.check_choice(invalid, "invalid", _checks.INVALID_POLICIES)
-    if ignore_index is not None and (isinstance(ignore_index, bool) or not isinstance(ignore_index, int)):
-        raise TypeError(f"ignore_index must be an int or None, got {ignore_index!r}")
+    if ignore_index is not None:
+        _checks.check_ignore_index(ignore_index)
     eps = _checks.check_fraction(label_smoothing, "label_smoothing")
     zl = _checks.check_nonnegative_number(z_loss, "z_loss")
     cap = _check_softcap(softcap)

@@ -18,7 +18,7 @@ from xbackend._lib._inputs import (
     quiet_numpy,
 )
 from xbackend._lib._reduce import prepare_weights, reduce_loss
-from xbackend._lib._softmax import clip_eps
+from xbackend._lib._softmax import prepare_probs
 from xbackend._lib._types import Array, Invalid, Reduction
 
 __all__ = ["binary_cross_entropy", "sigmoid_cross_entropy", "sigmoid_focal_loss"]
@@ -283,12 +283,8 @@ def binary_cross_entropy(
     probabilities in :math:`[0, \epsilon)` or :math:`(1-\epsilon, 1]` (0 and 1 included)
     are clipped: a finite loss with a zero gradient.
     """
-    inp = prepare(
-        probs, labels, weights, xp=xp, dtype=dtype, reduction=reduction, name="probs", names=("weights",)
-    )
+    inp, _, e = prepare_probs(probs, labels, weights, None, eps, invalid, xp=xp, dtype=dtype, reduction=reduction)
     xp, shape, ct = inp.xp, inp.shape, inp.compute
-    e = clip_eps(xp, eps, probs.dtype, inp)
-    _checks.check_choice(invalid, "invalid", _checks.INVALID_POLICIES)
     w = prepare_weights(xp, weights, shape, ct)
     z = float_labels(xp, labels, shape, ct, allow_int=True, target="probs")
     p = probabilities(xp, inp.x, e, invalid)  # NaN (and outside [0, 1]): value and gradient NaN

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from types import ModuleType
 from typing import Any
 
@@ -34,6 +35,11 @@ __all__ = [
 ]
 
 
+#: ``prepare`` for softmax_cross_entropy and sparse_softmax_cross_entropy (a partial: no
+#: Python call of its own on the hot path).
+_prepare_softmax = functools.partial(prepare, cast_first=False, names=("class_weights", "weights", "where"))
+
+
 def _n_classes(shape: tuple, axis: int, *, known: bool = True) -> int | None:
     """The size of the class axis; None when unknown now (a ``tf.function`` input
     signature) and ``known=False`` (soft labels need no class count)."""
@@ -51,8 +57,14 @@ def _n_classes(shape: tuple, axis: int, *, known: bool = True) -> int | None:
     return c
 
 
-def _check_sparse_labels(xp: ModuleType, labels: Any, shape: tuple, axis: int, expected: tuple) -> None:
-    """Integer ``labels`` of exactly ``expected`` = ``shape`` without ``axis``."""
+def _sparse_prelude(inp: Any, labels: Any, axis: int, ignore_index: Any, invalid: Any) -> tuple[int, tuple]:
+    """The checks of the losses with integer labels (sparse_softmax_cross_entropy,
+    softmax_focal_loss): the class axis ``ax``; integer ``labels`` of exactly
+    ``rshape`` = the logits' shape without ``ax``; ``invalid``; ``ignore_index``. Returns
+    ``(ax, rshape)``. One call (plus ``normalize_axis``) when all is well."""
+    xp, shape = inp.xp, inp.shape
+    ax = _checks.normalize_axis(axis, len(shape))
+    expected = shape[:ax] + shape[ax + 1 :]
     if not xp.isdtype(labels.dtype, "integral"):
         _checks.check_integer_labels(xp, labels)  # raises, naming the dtype
     got = tuple(labels.shape) if isinstance(labels.shape, tuple) else _checks.shape_of(labels, "labels")
@@ -64,8 +76,13 @@ def _check_sparse_labels(xp: ModuleType, labels: Any, shape: tuple, axis: int, e
     if bad:
         raise ValueError(
             f"labels with shape {got} do not match logits with shape {shape}: integer labels "
-            f"must have the logits' shape without axis {axis}, i.e. {expected} (they do not broadcast)"
+            f"must have the logits' shape without axis {ax}, i.e. {expected} (they do not broadcast)"
         )
+    if not isinstance(invalid, str) or invalid not in _checks.INVALID_POLICIES:  # (no call on the hot path)
+        _checks.check_choice(invalid, "invalid", _checks.INVALID_POLICIES)
+    if ignore_index is not None:
+        _checks.check_ignore_index(ignore_index)
+    return ax, expected
 
 
 @quiet_numpy
@@ -161,10 +178,7 @@ def softmax_cross_entropy(
     >>> xb.softmax_cross_entropy(logits, labels)
     array([0.41703002])
     """
-    inp = prepare(
-        logits, labels, class_weights, weights, where, xp=xp, dtype=dtype, reduction=reduction, cast_first=False,
-        names=("class_weights", "weights", "where"),
-    )  # fmt: skip
+    inp = _prepare_softmax(logits, labels, class_weights, weights, where, xp=xp, dtype=dtype, reduction=reduction)
     xp, shape, ct = inp.xp, inp.shape, inp.compute
     ax = _checks.normalize_axis(axis, len(shape))
     eps = float_option(inp, label_smoothing, "label_smoothing", _checks.check_fraction)
@@ -296,18 +310,9 @@ def sparse_softmax_cross_entropy(
     >>> xb.sparse_softmax_cross_entropy(logits, np.array([0, 1]), reduction="mean")
     np.float64(0.3185...)
     """
-    inp = prepare(
-        logits, labels, class_weights, weights, where, xp=xp, dtype=dtype, reduction=reduction, cast_first=False,
-        names=("class_weights", "weights", "where"),
-    )  # fmt: skip
+    inp = _prepare_softmax(logits, labels, class_weights, weights, where, xp=xp, dtype=dtype, reduction=reduction)
     xp, shape, ct = inp.xp, inp.shape, inp.compute
-    ax = _checks.normalize_axis(axis, len(shape))
-    rshape = shape[:ax] + shape[ax + 1 :]
-    _check_sparse_labels(xp, labels, shape, ax, rshape)
-    if not isinstance(invalid, str) or invalid not in _checks.INVALID_POLICIES:  # (no call on the hot path)
-        _checks.check_choice(invalid, "invalid", _checks.INVALID_POLICIES)
-    if ignore_index is not None and (isinstance(ignore_index, bool) or not isinstance(ignore_index, int)):
-        raise TypeError(f"ignore_index must be an int or None, got {ignore_index!r}")
+    ax, rshape = _sparse_prelude(inp, labels, axis, ignore_index, invalid)
     eps = 0.0  # the defaults (Python 0.0) need no check: no call on the hot path
     if type(label_smoothing) is not float or label_smoothing != 0.0:
         eps = float_option(inp, label_smoothing, "label_smoothing", _checks.check_fraction, invalid=invalid)
@@ -439,12 +444,7 @@ def softmax_focal_loss(
         logits, labels, alpha_arr, weights, xp=xp, dtype=dtype, reduction=reduction, names=("alpha", "weights")
     )
     xp, shape, ct = inp.xp, inp.shape, inp.compute
-    ax = _checks.normalize_axis(axis, len(shape))
-    rshape = shape[:ax] + shape[ax + 1 :]
-    _check_sparse_labels(xp, labels, shape, ax, rshape)
-    _checks.check_choice(invalid, "invalid", _checks.INVALID_POLICIES)
-    if ignore_index is not None and (isinstance(ignore_index, bool) or not isinstance(ignore_index, int)):
-        raise TypeError(f"ignore_index must be an int or None, got {ignore_index!r}")
+    ax, rshape = _sparse_prelude(inp, labels, axis, ignore_index, invalid)
     g = float_option(inp, gamma, "gamma", _checks.check_nonnegative_number, invalid=invalid)
     eps = 0.0  # the default needs no check
     if type(label_smoothing) is not float or label_smoothing != 0.0:
@@ -454,7 +454,7 @@ def softmax_focal_loss(
     if alpha_arr is None and alpha is not None:
         alpha_scalar = float_option(inp, alpha, "alpha", _checks.check_nonnegative_number, invalid=invalid)
     av = nonnegative(xp, class_vector(xp, alpha_arr, n_classes, "alpha", ct), "alpha", invalid)
-    w = prepare_weights(xp, weights, row_shape(shape, ax), ct)
+    w = prepare_weights(xp, weights, rshape, ct)
     y, keep, counted = label_state(xp, labels, n_classes, ignore_index, invalid, ct)
     if type(eps) is not float or eps:  # soft targets: the categorical focal kernel on the one-hot of y
         soft = _kernels.SoftFocalStatic(ax, g, alpha_scalar, eps, True)
@@ -561,13 +561,8 @@ def categorical_cross_entropy(
     >>> xb.categorical_cross_entropy(np.array([[0.7, 0.2, 0.1]]), np.array([[1.0, 0.0, 0.0]]))
     array([0.35667494])
     """
-    inp = prepare(
-        probs, labels, weights, xp=xp, dtype=dtype, reduction=reduction, name="probs", names=("weights",)
-    )
+    inp, ax, e = prepare_probs(probs, labels, weights, axis, eps, invalid, xp=xp, dtype=dtype, reduction=reduction)
     xp, shape, ct = inp.xp, inp.shape, inp.compute
-    ax = _checks.normalize_axis(axis, len(shape), target="probs")
-    e = clip_eps(xp, eps, probs.dtype, inp)
-    _checks.check_choice(invalid, "invalid", _checks.INVALID_POLICIES)
     w = prepare_weights(xp, weights, row_shape(shape, ax), ct)
     y = float_labels(xp, labels, shape, ct, allow_int=False, target="probs")
     logp = xp.log(probabilities(xp, inp.x, e, invalid))  # NaN (and outside [0, 1]) stays NaN, also in the gradient
@@ -575,12 +570,21 @@ def categorical_cross_entropy(
     return reduce_loss(xp, loss, reduction=reduction, weights=w, out_dtype=inp.out)
 
 
-def clip_eps(xp: ModuleType, eps: Any, dtype: Any, inp: Any) -> Any:
-    """The clip bound: ``finfo(dtype).eps`` by default, a checked Python float, or a 0-d
-    array in the compute dtype (unchecked, see :mod:`xbackend._lib._checks`)."""
-    if eps is None:
-        return float(xp.finfo(dtype).eps)
-    return float_option(inp, eps, "eps", _checks.check_eps)
+def prepare_probs(
+    probs: Any, labels: Any, weights: Any, axis: int | None, eps: Any, invalid: Any, *, xp: ModuleType | None,
+    dtype: Any, reduction: str,
+) -> tuple[Any, int, Any]:
+    """The checks of the losses from probabilities (categorical_cross_entropy,
+    binary_cross_entropy): :func:`prepare`, the class axis (``axis=None``: elementwise,
+    unchecked, -1 returned), the clip
+    bound and ``invalid``. The clip bound is ``finfo(probs.dtype).eps`` by default, a
+    checked Python float, or a 0-d array in the compute dtype (unchecked, see
+    :mod:`xbackend._lib._checks`)."""
+    inp = prepare(probs, labels, weights, xp=xp, dtype=dtype, reduction=reduction, name="probs", names=("weights",))
+    ax = -1 if axis is None else _checks.normalize_axis(axis, len(inp.shape), target="probs")
+    e = float(inp.xp.finfo(probs.dtype).eps) if eps is None else float_option(inp, eps, "eps", _checks.check_eps)
+    _checks.check_choice(invalid, "invalid", _checks.INVALID_POLICIES)
+    return inp, ax, e
 
 
 def _is_number_or_0d(v: Any) -> bool:
