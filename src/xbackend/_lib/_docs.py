@@ -136,6 +136,7 @@ PIECES: dict[str, str] = {
     ),
     "torch_returns": "Returns\n-------\narray\n    A 0-d array, or %(none_shape)s for ``reduction=\"none\"``.",
     "returns_batch": "Returns\n-------\narray\n    ``logits.shape`` without ``axis``",  # the caller ends the sentence
+    "returns_batch_last": "Returns\n-------\narray\n    ``logits.shape[:-1]``.",
     "returns_elementwise": "Returns\n-------\narray\n    The elementwise loss, ``logits.shape``.",
 }
 

@@ -57,8 +57,11 @@ __all__ = [
 ]
 
 
-def _prepare(y_true: Any, y_pred: Any, fn: str) -> tuple[Any, Any]:
-    """Keras casts ``y_true`` to ``y_pred``'s dtype and wants equal shapes."""
+def _prepare(y_true: Any, y_pred: Any, fn: str, class_axis: Any = None) -> tuple[Any, Any]:
+    """Keras casts ``y_true`` to ``y_pred``'s dtype and wants equal shapes (and, for the
+    categorical losses, an int ``class_axis``)."""
+    if isinstance(class_axis, bool):
+        raise ValueError(f"axis must be of type int, got axis={class_axis!r}")
     _checks.require_array(y_true, "y_true")
     _checks.require_array(y_pred, "y_pred")
     xp = array_namespace(y_true, y_pred)
@@ -153,9 +156,7 @@ def categorical_crossentropy(
     axis whatever ``axis`` is); the logits gradient is exact for labels that do not
     sum to 1 (Keras on TensorFlow: ``softmax - y``).
     """
-    if isinstance(axis, bool):
-        raise ValueError(f"axis must be of type int, got axis={axis!r}")
-    xp, y_true = _prepare(y_true, y_pred, "categorical_crossentropy")
+    xp, y_true = _prepare(y_true, y_pred, "categorical_crossentropy", axis)
     eps = _checks.check_fraction(label_smoothing, "label_smoothing")
     if from_logits:
         return _softmax_cross_entropy(y_pred, y_true, axis=axis, label_smoothing=eps)
@@ -349,9 +350,7 @@ def categorical_focal_crossentropy(
     smoothing divides by the size of ``axis`` and a per-class ``alpha`` lies along
     ``axis`` (Keras uses the last axis for both).
     """
-    if isinstance(axis, bool):
-        raise ValueError(f"axis must be of type int, got axis={axis!r}")
-    xp, y_true = _prepare(y_true, y_pred, "categorical_focal_crossentropy")
+    xp, y_true = _prepare(y_true, y_pred, "categorical_focal_crossentropy", axis)
     eps = _checks.check_fraction(label_smoothing, "label_smoothing")
     g = _checks.check_nonnegative_number(gamma, "gamma")
     ax = _checks.normalize_axis(axis, len(y_pred.shape))

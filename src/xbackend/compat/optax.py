@@ -249,10 +249,7 @@ def safe_softmax_cross_entropy(logits: Any, labels: Any) -> Any:
     labels : array
         Probability vectors, broadcastable to ``logits``.
 
-    Returns
-    -------
-    array
-        ``logits.shape[:-1]``.
+    %(returns_batch_last)s
 
     Notes
     -----

@@ -174,10 +174,7 @@ def sparse_softmax_cross_entropy_with_logits(labels: Any, logits: Any, name: str
         Logits, classes on the last axis.
     %(tf_name)s
 
-    Returns
-    -------
-    array
-        ``logits.shape[:-1]``.
+    %(returns_batch_last)s
 
     Notes
     -----
