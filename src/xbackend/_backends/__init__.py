@@ -116,6 +116,12 @@ def array_namespace(*arrays: Any, xp: ModuleType | None = None) -> ModuleType:
         The arrays (and optional scalars / ``None``) of one call.
     xp
         An explicit namespace; when given, it is returned unchanged.
+
+    Returns
+    -------
+    module
+        The arrays' Array API namespace (``array_api_compat``'s for most frameworks,
+        xbackend's own for TensorFlow).
     """
     if xp is not None:
         return xp

@@ -29,6 +29,12 @@ REDUCTIONS = ("none", "sum", "mean", "sum_over_batch_size")
 INVALID_POLICIES = ("nan", "raise")
 
 
+def check_ignore_index(ignore_index: Any) -> None:
+    """``ignore_index`` (not None) is a Python int (bool is not)."""
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
+        raise TypeError(f"ignore_index must be an int or None, got {ignore_index!r}")
+
+
 def require_array(x: Any, name: str) -> None:
     if x is None or isinstance(x, (bool, int, float, complex)):
         hint = "" if x is None else "; wrap it in an array first, e.g. np.asarray(...) or torch.tensor(...)"

@@ -11,6 +11,7 @@ from xbackend._backends import backend
 from xbackend._backends._linear import apply_linear
 from xbackend._lib import _checks
 from xbackend._lib import _linear as L
+from xbackend._lib._docs import doc
 from xbackend._lib._dtypes import cast
 from xbackend._lib._inputs import class_vector, prepare, quiet_numpy
 from xbackend._lib._labels import label_state
@@ -73,6 +74,7 @@ def _check_shapes(xp: ModuleType, hidden: Any, weight: Any, bias: Any, labels: A
 
 
 @quiet_numpy
+@doc(x="labels")
 def linear_cross_entropy(
     hidden: Array,
     weight: Any,
@@ -110,7 +112,7 @@ def linear_cross_entropy(
     row-wise dot product :math:`h_i\cdot W_{y_i} + b_{y_i}`, and the analytic gradients
     :math:`\nabla_h = G W`, :math:`\nabla_W = G^\top h`, :math:`\nabla_b = \sum_i G_i`
     (:math:`G` the logits' gradient, one block at a time) are registered with torch,
-    JAX and TensorFlow (see :mod:`xbackend._lib._linear`).
+    JAX and TensorFlow.
 
     Parameters
     ----------
@@ -146,13 +148,9 @@ def linear_cross_entropy(
         under ``torch.compile``); it splits the vocabulary only when 16 rows exceed
         16 MiB. On JAX a sharded ``weight`` is thus never split along the vocabulary.
         None: one block (the logits of all rows exist, as a temporary).
-    xp : namespace, optional
-        Array API namespace; inferred from the inputs when omitted.
+    %(xp)s
 
-    Returns
-    -------
-    array
-        ``labels.shape`` for ``reduction="none"``, else a 0-d array.
+    %(returns_elements)s
 
     Notes
     -----
@@ -184,8 +182,8 @@ def linear_cross_entropy(
     xp, ct = inp.xp, inp.compute
     V, D = _check_shapes(xp, hidden, weight, bias, labels)
     _checks.check_choice(invalid, "invalid", _checks.INVALID_POLICIES)
-    if ignore_index is not None and (isinstance(ignore_index, bool) or not isinstance(ignore_index, int)):
-        raise TypeError(f"ignore_index must be an int or None, got {ignore_index!r}")
+    if ignore_index is not None:
+        _checks.check_ignore_index(ignore_index)
     eps = _checks.check_fraction(label_smoothing, "label_smoothing")
     zl = _checks.check_nonnegative_number(z_loss, "z_loss")
     cap = _check_softcap(softcap)

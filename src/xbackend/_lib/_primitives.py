@@ -17,12 +17,15 @@ from typing import Any
 
 from xbackend._backends import array_namespace
 from xbackend._lib import _checks
+from xbackend._lib._docs import doc
 from xbackend._lib._dtypes import cast, compute_dtype
 from xbackend._lib._inputs import check_mask, quiet_numpy
 from xbackend._lib._kernels import dominant, log1p_rest_of, log_sum_exp_shifted, shift
 from xbackend._lib._types import Array
 
 __all__ = ["log_sigmoid", "log_softmax", "logsumexp", "sigmoid", "softmax", "softplus"]
+
+_MASK = "where : bool array, optional\n    Broadcastable to ``x``; False entries are masked."
 
 
 def _prepare(x: Any, xp: ModuleType | None) -> tuple[ModuleType, Any, Any]:
@@ -44,6 +47,7 @@ def _log_sigmoid(xp: ModuleType, x: Any) -> Any:
 
 
 @quiet_numpy
+@doc()
 def sigmoid(x: Array, /, *, xp: ModuleType | None = None) -> Array:
     r"""Logistic sigmoid, :math:`\sigma(x) = 1 / (1 + e^{-x})`.
 
@@ -53,15 +57,10 @@ def sigmoid(x: Array, /, *, xp: ModuleType | None = None) -> Array:
 
     Parameters
     ----------
-    x : array
-        Real floating input of any shape.
-    xp : namespace, optional
-        Array API namespace; inferred from ``x`` when omitted.
+    %(x_input)s
+    %(xp)s
 
-    Returns
-    -------
-    array
-        Same shape, dtype and device as ``x``. ``σ(+inf) = 1``, ``σ(-inf) = 0``, NaN stays NaN.
+    %(returns_like_x)s. ``σ(+inf) = 1``, ``σ(-inf) = 0``, NaN stays NaN.
     """
     xp, x, dt = _prepare(x, xp)
     neg, xn, xq = _split(xp, x)
@@ -71,6 +70,7 @@ def sigmoid(x: Array, /, *, xp: ModuleType | None = None) -> Array:
 
 
 @quiet_numpy
+@doc()
 def log_sigmoid(x: Array, /, *, xp: ModuleType | None = None) -> Array:
     r"""Log of the sigmoid, :math:`\log\sigma(x) = -\mathrm{softplus}(-x)`.
 
@@ -81,21 +81,17 @@ def log_sigmoid(x: Array, /, *, xp: ModuleType | None = None) -> Array:
 
     Parameters
     ----------
-    x : array
-        Real floating input.
-    xp : namespace, optional
-        Array API namespace; inferred from ``x`` when omitted.
+    %(x_input)s
+    %(xp)s
 
-    Returns
-    -------
-    array
-        Same shape, dtype and device as ``x``.
+    %(returns_like_x)s.
     """
     xp, x, dt = _prepare(x, xp)
     return cast(xp, _log_sigmoid(xp, x), dt)
 
 
 @quiet_numpy
+@doc()
 def softplus(x: Array, /, *, xp: ModuleType | None = None) -> Array:
     r"""Softplus, :math:`\mathrm{softplus}(x) = \log(1 + e^{x}) = -\log\sigma(-x)`.
 
@@ -105,25 +101,25 @@ def softplus(x: Array, /, *, xp: ModuleType | None = None) -> Array:
 
     Parameters
     ----------
-    x : array
-        Real floating input.
-    xp : namespace, optional
-        Array API namespace; inferred from ``x`` when omitted.
+    %(x_input)s
+    %(xp)s
 
-    Returns
-    -------
-    array
-        Same shape, dtype and device as ``x``.
+    %(returns_like_x)s.
     """
     xp, x, dt = _prepare(x, xp)
     return cast(xp, -_log_sigmoid(xp, -x), dt)
 
 
-def _masked(xp: ModuleType, x: Any, where: Any) -> Any:
-    if where is None:
-        return x
-    check_mask(xp, where, _checks.shape_of(x), "x")
-    return xp.where(where, x, -xp.inf)
+def _prepare_masked(x: Any, axis: int, where: Any, xp: ModuleType | None) -> tuple[ModuleType, Any, int, Any]:
+    """:func:`_prepare` for the functions along ``axis``: the namespace, ``x`` in the
+    compute dtype with its ``where``-masked entries at ``-inf``, the axis and ``x``'s dtype."""
+    _checks.require_array(x, "x")
+    xp, x, dt = _prepare(x, array_namespace(x, where, xp=xp))
+    ax = _checks.normalize_axis(axis, x.ndim, target="x")
+    if where is not None:
+        check_mask(xp, where, _checks.shape_of(x), "x")
+        x = xp.where(where, x, -xp.inf)
+    return xp, x, ax, dt
 
 
 def _lse_shifted(xp: ModuleType, x: Any, xs: Any, nonempty: Any, axis: int) -> Any:
@@ -136,6 +132,7 @@ def _lse_shifted(xp: ModuleType, x: Any, xs: Any, nonempty: Any, axis: int) -> A
 
 
 @quiet_numpy
+@doc(x_where="where : bool array, optional\n    Broadcastable to ``x``; False entries are excluded.")
 def logsumexp(
     x: Array, /, *, axis: int = -1, keepdims: bool = False, where: Any = None, xp: ModuleType | None = None
 ) -> Array:
@@ -149,27 +146,21 @@ def logsumexp(
 
     Parameters
     ----------
-    x : array
-        Real floating input with at least one dimension.
+    %(x_rows)s
     axis : int
         The reduced axis.
     keepdims : bool
         Keep the reduced axis with size 1.
-    where : bool array, optional
-        Broadcastable to ``x``; False entries are excluded.
-    xp : namespace, optional
-        Array API namespace; inferred from the inputs when omitted.
+    %(x_where)s
+    %(xp)s
 
     Returns
     -------
     array
         ``x.shape`` without ``axis`` (or with size 1 there), ``x``'s dtype and device.
     """
-    _checks.require_array(x, "x")
-    xp, x, dt = _prepare(x, array_namespace(x, where, xp=xp))
-    ax = _checks.normalize_axis(axis, x.ndim, target="x")
+    xp, xm, ax, dt = _prepare_masked(x, axis, where, xp)
     # shift: +inf entries become 0 without an inf - inf (whose gradient would be NaN)
-    xm = _masked(xp, x, where)
     xs, m, nonempty = shift(xp, xm, ax)
     out = xp.where(nonempty, m + _lse_shifted(xp, xm, xs, nonempty, ax), -xp.inf)
     if not keepdims:
@@ -178,6 +169,7 @@ def logsumexp(
 
 
 @quiet_numpy
+@doc(x_where=_MASK)
 def log_softmax(x: Array, /, *, axis: int = -1, where: Any = None, xp: ModuleType | None = None) -> Array:
     r"""Log-softmax along ``axis``, :math:`x_i - \log\sum_j e^{x_j}`.
 
@@ -188,30 +180,21 @@ def log_softmax(x: Array, /, *, axis: int = -1, where: Any = None, xp: ModuleTyp
 
     Parameters
     ----------
-    x : array
-        Real floating input with at least one dimension.
-    axis : int
-        The class axis.
-    where : bool array, optional
-        Broadcastable to ``x``; False entries are masked.
-    xp : namespace, optional
-        Array API namespace; inferred from the inputs when omitted.
+    %(x_rows)s
+    %(axis)s
+    %(x_where)s
+    %(xp)s
 
-    Returns
-    -------
-    array
-        Same shape, dtype and device as ``x``.
+    %(returns_like_x)s.
     """
-    _checks.require_array(x, "x")
-    xp, x, dt = _prepare(x, array_namespace(x, where, xp=xp))
-    ax = _checks.normalize_axis(axis, x.ndim, target="x")
-    xm = _masked(xp, x, where)
+    xp, xm, ax, dt = _prepare_masked(x, axis, where, xp)
     xs, _, nonempty = shift(xp, xm, ax)
     out = xp.where(nonempty, xs - _lse_shifted(xp, xm, xs, nonempty, ax), -xp.inf)  # fully masked: grad 0
     return cast(xp, out, dt)
 
 
 @quiet_numpy
+@doc(x_where=_MASK)
 def softmax(x: Array, /, *, axis: int = -1, where: Any = None, xp: ModuleType | None = None) -> Array:
     r"""Softmax along ``axis``, :math:`e^{x_i} / \sum_j e^{x_j}`.
 
@@ -221,22 +204,13 @@ def softmax(x: Array, /, *, axis: int = -1, where: Any = None, xp: ModuleType | 
 
     Parameters
     ----------
-    x : array
-        Real floating input with at least one dimension.
-    axis : int
-        The class axis.
-    where : bool array, optional
-        Broadcastable to ``x``; False entries are masked.
-    xp : namespace, optional
-        Array API namespace; inferred from the inputs when omitted.
+    %(x_rows)s
+    %(axis)s
+    %(x_where)s
+    %(xp)s
 
-    Returns
-    -------
-    array
-        Same shape, dtype and device as ``x``; each unmasked row sums to 1.
+    %(returns_like_x)s; each unmasked row sums to 1.
     """
-    _checks.require_array(x, "x")
-    xp, x, dt = _prepare(x, array_namespace(x, where, xp=xp))
-    ax = _checks.normalize_axis(axis, x.ndim, target="x")
-    xs, _, _ = shift(xp, _masked(xp, x, where), ax)
+    xp, xm, ax, dt = _prepare_masked(x, axis, where, xp)
+    xs, _, _ = shift(xp, xm, ax)
     return cast(xp, xp.exp(xs - log_sum_exp_shifted(xp, xs, ax)), dt)

@@ -6,6 +6,7 @@ from types import ModuleType
 from typing import Any
 
 from xbackend._lib import _checks, _kernels
+from xbackend._lib._docs import doc
 from xbackend._lib._dtypes import cast
 from xbackend._lib._inputs import (
     check_mask,
@@ -17,7 +18,7 @@ from xbackend._lib._inputs import (
     quiet_numpy,
 )
 from xbackend._lib._reduce import prepare_weights, reduce_loss
-from xbackend._lib._softmax import clip_eps
+from xbackend._lib._softmax import prepare_probs
 from xbackend._lib._types import Array, Invalid, Reduction
 
 __all__ = ["binary_cross_entropy", "sigmoid_cross_entropy", "sigmoid_focal_loss"]
@@ -51,6 +52,7 @@ def _pos_weight(xp: ModuleType, pos_weight: Any, shape: tuple, ct: Any, invalid:
 
 
 @quiet_numpy
+@doc(mean="1, 0 for an element masked by ``where``")
 def sigmoid_cross_entropy(
     logits: Array,
     labels: Any,
@@ -95,40 +97,27 @@ def sigmoid_cross_entropy(
     ----------
     logits : array
         Real floating logits of any shape.
-    labels : array
-        Probabilities in [0, 1] (float, bool or 0/1 integers), broadcastable to ``logits``.
+    %(binary_labels)s
     pos_weight : float or array, optional
         Weight of the positive term, broadcast against ``logits`` (a length-C array
         weighs the classes along the last axis, as in PyTorch and TensorFlow); not
         differentiated. A negative Python number raises :class:`ValueError` (also under
         ``jax.jit``, which then traces it); negative entries of an array follow ``invalid``.
-    weights : array, optional
-        Weights broadcastable to ``logits`` (PyTorch's ``weight``).
+    %(element_weights)s PyTorch's ``weight``.
     label_smoothing : float or 0-d array
-        :math:`\varepsilon \in [0, 1]`: labels move towards 1/2. A Python number is range-checked; a 0-d array (a tracer under ``jax.jit``) is
-        not (see :mod:`xbackend._lib._checks`) and is not differentiated.
-    where : bool array, optional
-        Element mask broadcastable to ``logits``: masked elements give 0 (value and
-        gradient) and leave the ``"mean"`` denominator.
-    reduction : {"none", "sum", "mean", "sum_over_batch_size"}
-        ``"mean"`` averages over unmasked elements (weighted by ``weights``);
-        ``"sum_over_batch_size"`` divides by the number of elements.
+        :math:`\varepsilon \in [0, 1]`: labels move towards 1/2.
+        %(traced_option)s
+    %(element_where)s
+    %(reduction)s
     invalid : {"nan", "raise"}
         Negative entries of an array ``pos_weight`` (which have no meaning): ``"nan"``
         (default, jit-safe, no host sync) makes the loss and gradient of every element
         they apply to NaN; ``"raise"`` raises :class:`ValueError` naming the first one
-        (concrete arrays: at once, on their device; Dask: when computed; traced: at
-        trace time).
-    dtype : dtype, optional
-        Result dtype (default: the logits' dtype). float16/bfloat16 are computed in float32. Inside
-        ``torch.autocast`` the result is float32, as for torch's cross-entropies.
-    xp : namespace, optional
-        Array API namespace; inferred from the inputs when omitted.
+        %(raise_timing)s.
+    %(dtype)s
+    %(xp)s
 
-    Returns
-    -------
-    array
-        ``logits.shape`` for ``reduction="none"``, else a 0-d array.
+    %(returns_elements)s
 
     Notes
     -----
@@ -164,6 +153,7 @@ def sigmoid_cross_entropy(
 
 
 @quiet_numpy
+@doc(mean="1, 0 for an element masked by ``where``")
 def sigmoid_focal_loss(
     logits: Array,
     labels: Any,
@@ -197,30 +187,21 @@ def sigmoid_focal_loss(
     ----------
     logits : array
         Real floating logits.
-    labels : array
-        Probabilities in [0, 1] (float, bool or 0/1 integers), broadcastable to ``logits``.
-    gamma : float or 0-d array
-        Focusing parameter :math:`\gamma \ge 0` (0 gives the cross-entropy). A Python number is range-checked; a 0-d array (a tracer under ``jax.jit``) is
-        not (see :mod:`xbackend._lib._checks`) and is not differentiated.
+    %(binary_labels)s
+    %(gamma)s
+        %(traced_option)s
     alpha : float or 0-d array, optional
-        Balancing weight in [0, 1] for the positive class, or None. A Python number is range-checked; a 0-d array (a tracer under ``jax.jit``) is
-        not (see :mod:`xbackend._lib._checks`) and is not differentiated.
-    weights : array, optional
-        Weights broadcastable to ``logits``.
-    where : bool array, optional
-        Element mask: masked elements give 0 and leave the ``"mean"`` denominator.
-    reduction : {"none", "sum", "mean", "sum_over_batch_size"}
-        ``"mean"`` is torchvision's ``reduction="mean"`` (mean over elements).
-    dtype : dtype, optional
-        Result dtype (default: the logits' dtype). Inside
-        ``torch.autocast`` the result is float32, as for torch's cross-entropies.
-    xp : namespace, optional
-        Array API namespace; inferred from the inputs when omitted.
+        Balancing weight in [0, 1] for the positive class, or None.
+        %(traced_option)s
+    %(element_weights)s
+    %(element_where)s
+    %(reduction)s
+        Without ``where`` and ``weights``, ``"mean"`` is torchvision's ``reduction="mean"``
+        (the mean over the elements).
+    %(dtype)s
+    %(xp)s
 
-    Returns
-    -------
-    array
-        ``logits.shape`` for ``reduction="none"``, else a 0-d array.
+    %(returns_elements)s
 
     Notes
     -----
@@ -244,6 +225,7 @@ def sigmoid_focal_loss(
 
 
 @quiet_numpy
+@doc(x="probs", x_dtype="probabilities'", mean="1", nan_effect="those elements' loss and gradient NaN")
 def binary_cross_entropy(
     probs: Array,
     labels: Any,
@@ -284,33 +266,15 @@ def binary_cross_entropy(
     ----------
     probs : array
         Real floating probabilities in [0, 1] (values outside follow ``invalid``).
-    labels : array
-        Probabilities in [0, 1] (float, bool or 0/1 integers), broadcastable to ``probs``.
-    eps : float or 0-d array, optional
-        Clip bound in ``(0, 0.5)``; default ``finfo(probs.dtype).eps``. A Python number is range-checked; a 0-d array (a tracer under ``jax.jit``) is
-        not (see :mod:`xbackend._lib._checks`) and is not differentiated.
-    weights : array, optional
-        Weights broadcastable to ``probs``.
-    reduction : {"none", "sum", "mean", "sum_over_batch_size"}
-        ``"mean"`` and ``"sum_over_batch_size"`` both divide by the number of elements
-        (weighted mean under ``"mean"`` when ``weights`` is given).
-    invalid : {"nan", "raise"}
-        Probabilities outside [0, 1] (``1.5``, ``-0.5``, ``±inf``: typically logits passed
-        by mistake), like bad integer labels: ``"nan"`` (default, jit-safe, no host sync)
-        makes those elements' loss and gradient NaN; ``"raise"`` raises
-        :class:`ValueError` naming the first one and its position (concrete arrays: at
-        once, on their device; Dask: when computed; traced: at trace time). The clip to
-        :math:`[\epsilon, 1-\epsilon]` applies only inside [0, 1].
-    dtype : dtype, optional
-        Result dtype (default: the probabilities' dtype). Inside
-        ``torch.autocast`` the result is float32, as for torch's cross-entropies.
-    xp : namespace, optional
-        Array API namespace; inferred from the inputs when omitted.
+    %(binary_labels)s
+    %(eps)s
+    %(element_weights)s
+    %(reduction)s
+    %(invalid_probs)s
+    %(dtype)s
+    %(xp)s
 
-    Returns
-    -------
-    array
-        ``probs.shape`` for ``reduction="none"``, else a 0-d array.
+    %(returns_elements)s
 
     Notes
     -----
@@ -319,12 +283,8 @@ def binary_cross_entropy(
     probabilities in :math:`[0, \epsilon)` or :math:`(1-\epsilon, 1]` (0 and 1 included)
     are clipped: a finite loss with a zero gradient.
     """
-    inp = prepare(
-        probs, labels, weights, xp=xp, dtype=dtype, reduction=reduction, name="probs", names=("weights",)
-    )
+    inp, _, e = prepare_probs(probs, labels, weights, None, eps, invalid, xp=xp, dtype=dtype, reduction=reduction)
     xp, shape, ct = inp.xp, inp.shape, inp.compute
-    e = clip_eps(xp, eps, probs.dtype, inp)
-    _checks.check_choice(invalid, "invalid", _checks.INVALID_POLICIES)
     w = prepare_weights(xp, weights, shape, ct)
     z = float_labels(xp, labels, shape, ct, allow_int=True, target="probs")
     p = probabilities(xp, inp.x, e, invalid)  # NaN (and outside [0, 1]): value and gradient NaN

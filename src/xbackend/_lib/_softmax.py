@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 from xbackend._lib import _checks, _chunked, _kernels
+from xbackend._lib._docs import doc
 from xbackend._lib._dtypes import cast
 from xbackend._lib._inputs import (
     apply_where,
@@ -33,6 +35,11 @@ __all__ = [
 ]
 
 
+#: ``prepare`` for softmax_cross_entropy and sparse_softmax_cross_entropy (a partial: no
+#: Python call of its own on the hot path).
+_prepare_softmax = functools.partial(prepare, cast_first=False, names=("class_weights", "weights", "where"))
+
+
 def _n_classes(shape: tuple, axis: int, *, known: bool = True) -> int | None:
     """The size of the class axis; None when unknown now (a ``tf.function`` input
     signature) and ``known=False`` (soft labels need no class count)."""
@@ -50,8 +57,14 @@ def _n_classes(shape: tuple, axis: int, *, known: bool = True) -> int | None:
     return c
 
 
-def _check_sparse_labels(xp: ModuleType, labels: Any, shape: tuple, axis: int, expected: tuple) -> None:
-    """Integer ``labels`` of exactly ``expected`` = ``shape`` without ``axis``."""
+def _sparse_prelude(inp: Any, labels: Any, axis: int, ignore_index: Any, invalid: Any) -> tuple[int, tuple]:
+    """The checks of the losses with integer labels (sparse_softmax_cross_entropy,
+    softmax_focal_loss): the class axis ``ax``; integer ``labels`` of exactly
+    ``rshape`` = the logits' shape without ``ax``; ``invalid``; ``ignore_index``. Returns
+    ``(ax, rshape)``. One call (plus ``normalize_axis``) when all is well."""
+    xp, shape = inp.xp, inp.shape
+    ax = _checks.normalize_axis(axis, len(shape))
+    expected = shape[:ax] + shape[ax + 1 :]
     if not xp.isdtype(labels.dtype, "integral"):
         _checks.check_integer_labels(xp, labels)  # raises, naming the dtype
     got = tuple(labels.shape) if isinstance(labels.shape, tuple) else _checks.shape_of(labels, "labels")
@@ -63,11 +76,18 @@ def _check_sparse_labels(xp: ModuleType, labels: Any, shape: tuple, axis: int, e
     if bad:
         raise ValueError(
             f"labels with shape {got} do not match logits with shape {shape}: integer labels "
-            f"must have the logits' shape without axis {axis}, i.e. {expected} (they do not broadcast)"
+            f"must have the logits' shape without axis {ax}, i.e. {expected} (they do not broadcast)"
         )
+    if not isinstance(invalid, str) or invalid not in _checks.INVALID_POLICIES:  # (no call on the hot path)
+        _checks.check_choice(invalid, "invalid", _checks.INVALID_POLICIES)
+    if ignore_index is not None:
+        _checks.check_ignore_index(ignore_index)
+    return ax, expected
 
 
 @quiet_numpy
+@doc(mean="``class_weights`` times the label, summed over the classes (1 without\n"
+     "``class_weights``), 0 for a fully masked row")
 def softmax_cross_entropy(
     logits: Array,
     labels: Any,
@@ -110,51 +130,32 @@ def softmax_cross_entropy(
 
     Parameters
     ----------
-    logits : array
-        Real floating, class axis ``axis``.
-    labels : array
-        Real floating probability vectors, broadcastable to ``logits``. Labels are not
+    %(logits)s
+    %(soft_labels)s Labels are not
         renormalised. A label on a masked class of a partly masked row gives ``+inf``.
-    axis : int
-        The class axis.
-    class_weights : array, optional
-        Shape ``(C,)``; not differentiated. Negative entries follow ``invalid``.
-    weights : array, optional
-        Per-example weights broadcastable to the unreduced loss (``logits.shape`` without
-        ``axis``).
+    %(axis)s
+    %(class_weights)s
+    %(row_weights)s
     label_smoothing : float or 0-d array
-        :math:`\varepsilon \in [0, 1]`, spread over the K unmasked classes. A Python number is range-checked; a 0-d array (a tracer under ``jax.jit``) is
-        not (see :mod:`xbackend._lib._checks`) and is not differentiated.
+        :math:`\varepsilon \in [0, 1]`, spread over the K unmasked classes.
+        %(traced_option)s
     z_loss : float or 0-d array
-        Adds :math:`z\cdot\mathrm{lse}(x)^2` per row (PaLM), 0 by default. A Python number is range-checked; a 0-d array (a tracer under ``jax.jit``) is
-        not (see :mod:`xbackend._lib._checks`) and is not differentiated.
+        Adds :math:`z\cdot\mathrm{lse}(x)^2` per row (PaLM), 0 by default.
+        %(traced_option)s
     where : bool array, optional
         Class mask broadcastable to ``logits``; False (like a ``-inf`` logit) masks a class.
         A row with every class masked has loss 0, gradient 0, and is not counted by ``"mean"``.
-    reduction : {"none", "sum", "mean", "sum_over_batch_size"}
-        See :mod:`xbackend._lib._reduce`.
+    %(reduction)s
     invalid : {"nan", "raise"}
         Negative ``class_weights`` (which have no meaning): ``"nan"`` (default, jit-safe,
         no host sync) makes the loss and the logits' gradient NaN on every row whose label
         mass touches a negative weight (a non-zero label, or label smoothing, on that
         class); ``"raise"`` raises :class:`ValueError` naming the first one.
-    dtype : dtype, optional
-        Result dtype (default: the logits' dtype). float16/bfloat16 are computed in float32. Inside
-        ``torch.autocast`` the result is float32, as for torch's cross-entropies.
-    chunk_size : int, "auto" or None
-        Rows (elements of the unreduced loss) per block for large vocabularies: forward
-        and backward then hold the gradient plus one block of temporaries beyond the
-        logits, with the same values (see :mod:`xbackend._lib._chunked`). ``"auto"`` (default)
-        chunks in eager torch/NumPy/CuPy when the logits are float16/bfloat16 (no float32
-        copy is made) or larger than 256 MiB in the compute dtype; never under a compiler.
-        None never chunks.
-    xp : namespace, optional
-        Array API namespace; inferred from the inputs when omitted.
+    %(dtype)s
+    %(chunk_size)s
+    %(xp)s
 
-    Returns
-    -------
-    array
-        ``logits.shape`` without ``axis`` for ``reduction="none"``, else a 0-d array.
+    %(returns_rows)s
 
     Notes
     -----
@@ -177,10 +178,7 @@ def softmax_cross_entropy(
     >>> xb.softmax_cross_entropy(logits, labels)
     array([0.41703002])
     """
-    inp = prepare(
-        logits, labels, class_weights, weights, where, xp=xp, dtype=dtype, reduction=reduction, cast_first=False,
-        names=("class_weights", "weights", "where"),
-    )  # fmt: skip
+    inp = _prepare_softmax(logits, labels, class_weights, weights, where, xp=xp, dtype=dtype, reduction=reduction)
     xp, shape, ct = inp.xp, inp.shape, inp.compute
     ax = _checks.normalize_axis(axis, len(shape))
     eps = float_option(inp, label_smoothing, "label_smoothing", _checks.check_fraction)
@@ -219,6 +217,7 @@ def softmax_cross_entropy(
 
 
 @quiet_numpy
+@doc(mean="``class_weights[y]`` (1 without ``class_weights``), 0 for an ignored or fully\nmasked row")
 def sparse_softmax_cross_entropy(
     logits: Array,
     labels: Any,
@@ -260,58 +259,38 @@ def sparse_softmax_cross_entropy(
 
     Parameters
     ----------
-    logits : array
-        Real floating, class axis ``axis``.
+    %(logits)s
     labels : array
         Integer class indices with exactly ``logits.shape`` without ``axis`` (no
         broadcasting). Float labels raise :class:`TypeError`.
-    axis : int
-        The class axis.
-    ignore_index : int, optional
-        Rows with this label have loss 0 and gradient 0 and are not counted by ``"mean"``
-        (PyTorch's default is -100; here there is none unless given).
-    class_weights : array, optional
-        Shape ``(C,)``; not differentiated. Negative entries follow ``invalid``.
-    weights : array, optional
-        Per-example weights broadcastable to the unreduced loss.
+    %(axis)s
+    %(ignore_index)s
+    %(class_weights)s
+    %(row_weights)s
     label_smoothing : float or 0-d array
         :math:`\varepsilon \in [0, 1]`, spread over the K unmasked classes; a row still
-        weighs :math:`w_y` in ``"mean"`` (PyTorch's rule). A Python number is range-checked; a 0-d array (a tracer under ``jax.jit``) is
-        not (see :mod:`xbackend._lib._checks`) and is not differentiated. Under
-        ``invalid="raise"`` a concrete array is range-checked too.
+        weighs :math:`w_y` in ``"mean"`` (PyTorch's rule).
+        %(traced_option_raise)s
     z_loss : float or 0-d array
         Adds :math:`z\cdot\mathrm{lse}(x)^2` per row. Checked like ``label_smoothing``.
     where : bool array, optional
         Class mask broadcastable to ``logits`` (False or a ``-inf`` logit masks a class).
         A label on a masked class gives ``+inf`` with a finite gradient; a fully masked
         row gives 0 and is not counted by ``"mean"``.
-    reduction : {"none", "sum", "mean", "sum_over_batch_size"}
-        See :mod:`xbackend._lib._reduce`.
+    %(reduction)s
     invalid : {"nan", "raise"}
         Labels outside ``[0, C)`` that are not ``ignore_index``: ``"nan"`` (default,
         jit-safe, no host sync) makes that row's loss and gradient NaN; ``"raise"``
-        raises :class:`ValueError` naming the first bad label (concrete arrays: at once;
-        Dask: when computed; under ``jax.jit``/``tf.function``: at trace time). A bad
+        raises :class:`ValueError` naming the first bad label
+        %(raise_timing)s. A bad
         label never reaches a backend's gather (which would wrap, NaN or device-assert).
         Negative ``class_weights`` follow the same policy: NaN on the rows labelled with
         such a class (every row with ``label_smoothing``), or :class:`ValueError`.
-    dtype : dtype, optional
-        Result dtype (default: the logits' dtype). float16/bfloat16 are computed in float32. Inside
-        ``torch.autocast`` the result is float32, as for torch's cross-entropies.
-    chunk_size : int, "auto" or None
-        Rows (elements of the unreduced loss) per block for large vocabularies: forward
-        and backward then hold the gradient plus one block of temporaries beyond the
-        logits, with the same values (see :mod:`xbackend._lib._chunked`). ``"auto"`` (default)
-        chunks in eager torch/NumPy/CuPy when the logits are float16/bfloat16 (no float32
-        copy is made) or larger than 256 MiB in the compute dtype; never under a compiler.
-        None never chunks.
-    xp : namespace, optional
-        Array API namespace; inferred from the inputs when omitted.
+    %(dtype)s
+    %(chunk_size)s
+    %(xp)s
 
-    Returns
-    -------
-    array
-        ``logits.shape`` without ``axis`` for ``reduction="none"``, else a 0-d array.
+    %(returns_rows)s
 
     Notes
     -----
@@ -331,18 +310,9 @@ def sparse_softmax_cross_entropy(
     >>> xb.sparse_softmax_cross_entropy(logits, np.array([0, 1]), reduction="mean")
     np.float64(0.3185...)
     """
-    inp = prepare(
-        logits, labels, class_weights, weights, where, xp=xp, dtype=dtype, reduction=reduction, cast_first=False,
-        names=("class_weights", "weights", "where"),
-    )  # fmt: skip
+    inp = _prepare_softmax(logits, labels, class_weights, weights, where, xp=xp, dtype=dtype, reduction=reduction)
     xp, shape, ct = inp.xp, inp.shape, inp.compute
-    ax = _checks.normalize_axis(axis, len(shape))
-    rshape = shape[:ax] + shape[ax + 1 :]
-    _check_sparse_labels(xp, labels, shape, ax, rshape)
-    if not isinstance(invalid, str) or invalid not in _checks.INVALID_POLICIES:  # (no call on the hot path)
-        _checks.check_choice(invalid, "invalid", _checks.INVALID_POLICIES)
-    if ignore_index is not None and (isinstance(ignore_index, bool) or not isinstance(ignore_index, int)):
-        raise TypeError(f"ignore_index must be an int or None, got {ignore_index!r}")
+    ax, rshape = _sparse_prelude(inp, labels, axis, ignore_index, invalid)
     eps = 0.0  # the defaults (Python 0.0) need no check: no call on the hot path
     if type(label_smoothing) is not float or label_smoothing != 0.0:
         eps = float_option(inp, label_smoothing, "label_smoothing", _checks.check_fraction, invalid=invalid)
@@ -388,6 +358,7 @@ def sparse_softmax_cross_entropy(
 
 
 @quiet_numpy
+@doc(mean="1, 0 for an ignored or fully masked row (``alpha`` is not in it)")
 def softmax_focal_loss(
     logits: Array,
     labels: Any,
@@ -434,42 +405,29 @@ def softmax_focal_loss(
 
     Parameters
     ----------
-    logits : array
-        Real floating, class axis ``axis``.
+    %(logits)s
     labels : array
         Integer class indices, ``logits.shape`` without ``axis``.
-    axis : int
-        The class axis.
-    gamma : float or 0-d array
-        Focusing parameter :math:`\gamma \ge 0`. A Python number is range-checked; a 0-d
-        array (a tracer under ``jax.jit``) is not (see :mod:`xbackend._lib._checks`) and is
-        not differentiated. Under ``invalid="raise"`` a concrete array is range-checked too.
+    %(axis)s
+    %(gamma)s
+        %(traced_option_raise)s
     alpha : None, float, 0-d array or array
         None (no weighting), a scalar >= 0 (checked like ``gamma``), or a length-C array of
         class weights (negative entries follow ``invalid``: NaN rows for the labels of such
         a class, or :class:`ValueError`).
-    ignore_index : int, optional
-        Rows with this label give 0 and are not counted by ``"mean"``.
-    weights : array, optional
-        Per-example weights broadcastable to the unreduced loss.
+    %(ignore_index)s
+    %(row_weights)s
     label_smoothing : float
         :math:`\varepsilon \in [0, 1]`, spread over the K unmasked classes (Keras'
         ``CategoricalFocalCrossentropy(label_smoothing=...)`` on one-hot labels, which
         spreads over all C classes: the same without masked classes).
-    reduction : {"none", "sum", "mean", "sum_over_batch_size"}
-        See :mod:`xbackend._lib._reduce`.
+    %(reduction)s
     invalid : {"nan", "raise"}
         Out-of-range labels, as in :func:`sparse_softmax_cross_entropy`.
-    dtype : dtype, optional
-        Result dtype (default: the logits' dtype). Inside
-        ``torch.autocast`` the result is float32, as for torch's cross-entropies.
-    xp : namespace, optional
-        Array API namespace; inferred from the inputs when omitted.
+    %(dtype)s
+    %(xp)s
 
-    Returns
-    -------
-    array
-        ``logits.shape`` without ``axis`` for ``reduction="none"``, else a 0-d array.
+    %(returns_rows)s
 
     Notes
     -----
@@ -486,12 +444,7 @@ def softmax_focal_loss(
         logits, labels, alpha_arr, weights, xp=xp, dtype=dtype, reduction=reduction, names=("alpha", "weights")
     )
     xp, shape, ct = inp.xp, inp.shape, inp.compute
-    ax = _checks.normalize_axis(axis, len(shape))
-    rshape = shape[:ax] + shape[ax + 1 :]
-    _check_sparse_labels(xp, labels, shape, ax, rshape)
-    _checks.check_choice(invalid, "invalid", _checks.INVALID_POLICIES)
-    if ignore_index is not None and (isinstance(ignore_index, bool) or not isinstance(ignore_index, int)):
-        raise TypeError(f"ignore_index must be an int or None, got {ignore_index!r}")
+    ax, rshape = _sparse_prelude(inp, labels, axis, ignore_index, invalid)
     g = float_option(inp, gamma, "gamma", _checks.check_nonnegative_number, invalid=invalid)
     eps = 0.0  # the default needs no check
     if type(label_smoothing) is not float or label_smoothing != 0.0:
@@ -501,7 +454,7 @@ def softmax_focal_loss(
     if alpha_arr is None and alpha is not None:
         alpha_scalar = float_option(inp, alpha, "alpha", _checks.check_nonnegative_number, invalid=invalid)
     av = nonnegative(xp, class_vector(xp, alpha_arr, n_classes, "alpha", ct), "alpha", invalid)
-    w = prepare_weights(xp, weights, row_shape(shape, ax), ct)
+    w = prepare_weights(xp, weights, rshape, ct)
     y, keep, counted = label_state(xp, labels, n_classes, ignore_index, invalid, ct)
     if type(eps) is not float or eps:  # soft targets: the categorical focal kernel on the one-hot of y
         soft = _kernels.SoftFocalStatic(ax, g, alpha_scalar, eps, True)
@@ -549,6 +502,9 @@ def _soft_focal(
 
 
 @quiet_numpy
+@doc(x="probs", x_dtype="probabilities'", mean="1",
+     nan_effect="that element NaN, hence its row's loss (whatever its label: ``0·NaN`` is NaN)\n"
+     "and the gradient at that element")
 def categorical_cross_entropy(
     probs: Array,
     labels: Any,
@@ -581,34 +537,16 @@ def categorical_cross_entropy(
     probs : array
         Real floating probabilities in [0, 1] (values outside follow ``invalid``), class
         axis ``axis``.
-    labels : array
-        Real floating probability vectors broadcastable to ``probs``.
-    axis : int
-        The class axis.
-    eps : float or 0-d array, optional
-        Clip bound in ``(0, 0.5)``; default ``finfo(probs.dtype).eps``. A Python number is range-checked; a 0-d array (a tracer under ``jax.jit``) is
-        not (see :mod:`xbackend._lib._checks`) and is not differentiated.
-    weights : array, optional
-        Per-example weights broadcastable to the unreduced loss.
-    reduction : {"none", "sum", "mean", "sum_over_batch_size"}
-        See :mod:`xbackend._lib._reduce`.
-    invalid : {"nan", "raise"}
-        Probabilities outside [0, 1] (``1.5``, ``-0.5``, ``±inf``: typically logits passed
-        by mistake), like bad integer labels: ``"nan"`` (default, jit-safe, no host sync)
-        makes that element NaN, hence its row's loss (whatever its label: ``0·NaN`` is
-        NaN) and the gradient at that element; ``"raise"`` raises :class:`ValueError`
-        naming the first one and its position. The clip to
-        :math:`[\epsilon, 1-\epsilon]` applies only inside [0, 1].
-    dtype : dtype, optional
-        Result dtype (default: the probabilities' dtype). Inside
-        ``torch.autocast`` the result is float32, as for torch's cross-entropies.
-    xp : namespace, optional
-        Array API namespace; inferred from the inputs when omitted.
+    %(soft_labels)s
+    %(axis)s
+    %(eps)s
+    %(row_weights)s
+    %(reduction)s
+    %(invalid_probs)s
+    %(dtype)s
+    %(xp)s
 
-    Returns
-    -------
-    array
-        ``probs.shape`` without ``axis`` for ``reduction="none"``, else a 0-d array.
+    %(returns_rows)s
 
     Notes
     -----
@@ -623,13 +561,8 @@ def categorical_cross_entropy(
     >>> xb.categorical_cross_entropy(np.array([[0.7, 0.2, 0.1]]), np.array([[1.0, 0.0, 0.0]]))
     array([0.35667494])
     """
-    inp = prepare(
-        probs, labels, weights, xp=xp, dtype=dtype, reduction=reduction, name="probs", names=("weights",)
-    )
+    inp, ax, e = prepare_probs(probs, labels, weights, axis, eps, invalid, xp=xp, dtype=dtype, reduction=reduction)
     xp, shape, ct = inp.xp, inp.shape, inp.compute
-    ax = _checks.normalize_axis(axis, len(shape), target="probs")
-    e = clip_eps(xp, eps, probs.dtype, inp)
-    _checks.check_choice(invalid, "invalid", _checks.INVALID_POLICIES)
     w = prepare_weights(xp, weights, row_shape(shape, ax), ct)
     y = float_labels(xp, labels, shape, ct, allow_int=False, target="probs")
     logp = xp.log(probabilities(xp, inp.x, e, invalid))  # NaN (and outside [0, 1]) stays NaN, also in the gradient
@@ -637,12 +570,21 @@ def categorical_cross_entropy(
     return reduce_loss(xp, loss, reduction=reduction, weights=w, out_dtype=inp.out)
 
 
-def clip_eps(xp: ModuleType, eps: Any, dtype: Any, inp: Any) -> Any:
-    """The clip bound: ``finfo(dtype).eps`` by default, a checked Python float, or a 0-d
-    array in the compute dtype (unchecked, see :mod:`xbackend._lib._checks`)."""
-    if eps is None:
-        return float(xp.finfo(dtype).eps)
-    return float_option(inp, eps, "eps", _checks.check_eps)
+def prepare_probs(
+    probs: Any, labels: Any, weights: Any, axis: int | None, eps: Any, invalid: Any, *, xp: ModuleType | None,
+    dtype: Any, reduction: str,
+) -> tuple[Any, int, Any]:
+    """The checks of the losses from probabilities (categorical_cross_entropy,
+    binary_cross_entropy): :func:`prepare`, the class axis (``axis=None``: elementwise,
+    unchecked, -1 returned), the clip
+    bound and ``invalid``. The clip bound is ``finfo(probs.dtype).eps`` by default, a
+    checked Python float, or a 0-d array in the compute dtype (unchecked, see
+    :mod:`xbackend._lib._checks`)."""
+    inp = prepare(probs, labels, weights, xp=xp, dtype=dtype, reduction=reduction, name="probs", names=("weights",))
+    ax = -1 if axis is None else _checks.normalize_axis(axis, len(inp.shape), target="probs")
+    e = float(inp.xp.finfo(probs.dtype).eps) if eps is None else float_option(inp, eps, "eps", _checks.check_eps)
+    _checks.check_choice(invalid, "invalid", _checks.INVALID_POLICIES)
+    return inp, ax, e
 
 
 def _is_number_or_0d(v: Any) -> bool:

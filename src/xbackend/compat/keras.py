@@ -35,6 +35,7 @@ from typing import Any
 
 from xbackend._backends import array_namespace
 from xbackend._lib import _checks
+from xbackend._lib._docs import doc
 from xbackend._lib._kernels import along as _along
 from xbackend._lib._kernels import device_of as _device_of
 from xbackend._lib._labels import label_state
@@ -56,8 +57,11 @@ __all__ = [
 ]
 
 
-def _prepare(y_true: Any, y_pred: Any, fn: str) -> tuple[Any, Any]:
-    """Keras casts ``y_true`` to ``y_pred``'s dtype and wants equal shapes."""
+def _prepare(y_true: Any, y_pred: Any, fn: str, class_axis: Any = None) -> tuple[Any, Any]:
+    """Keras casts ``y_true`` to ``y_pred``'s dtype and wants equal shapes (and, for the
+    categorical losses, an int ``class_axis``)."""
+    if isinstance(class_axis, bool):
+        raise ValueError(f"axis must be of type int, got axis={class_axis!r}")
     _checks.require_array(y_true, "y_true")
     _checks.require_array(y_pred, "y_pred")
     xp = array_namespace(y_true, y_pred)
@@ -73,6 +77,7 @@ def _smooth_binary(y: Any, label_smoothing: float) -> Any:
     return y * (1.0 - eps) + 0.5 * eps if eps else y
 
 
+@doc()
 def binary_crossentropy(
     y_true: Any, y_pred: Any, from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1
 ) -> Any:
@@ -93,21 +98,15 @@ def binary_crossentropy(
 
     Parameters
     ----------
-    y_true : array
-        Labels in [0, 1], the shape of ``y_pred``.
-    y_pred : array
-        Probabilities, or logits with ``from_logits=True``.
-    from_logits : bool
-        Whether ``y_pred`` holds logits.
+    %(keras_binary_y_true)s
+    %(keras_y_pred)s
+    %(keras_from_logits)s
     label_smoothing : float
         :math:`\varepsilon \in [0, 1]`: labels move towards 1/2.
     axis : int
         The axis averaged over (Keras' per-sample mean).
 
-    Returns
-    -------
-    array
-        ``y_pred.shape`` without ``axis``.
+    %(keras_returns)s
 
     Notes
     -----
@@ -120,6 +119,7 @@ def binary_crossentropy(
     return xp.mean(loss, axis=axis)
 
 
+@doc()
 def categorical_crossentropy(
     y_true: Any, y_pred: Any, from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1
 ) -> Any:
@@ -140,21 +140,13 @@ def categorical_crossentropy(
 
     Parameters
     ----------
-    y_true : array
-        One-hot or soft labels, the shape of ``y_pred``.
-    y_pred : array
-        Probabilities, or logits with ``from_logits=True``.
-    from_logits : bool
-        Whether ``y_pred`` holds logits.
-    label_smoothing : float
-        :math:`\varepsilon \in [0, 1]`.
-    axis : int
-        The class axis.
+    %(keras_soft_y_true)s
+    %(keras_y_pred)s
+    %(keras_from_logits)s
+    %(keras_smoothing)s
+    %(axis)s
 
-    Returns
-    -------
-    array
-        ``y_pred.shape`` without ``axis``.
+    %(keras_returns)s
 
     Notes
     -----
@@ -164,9 +156,7 @@ def categorical_crossentropy(
     axis whatever ``axis`` is); the logits gradient is exact for labels that do not
     sum to 1 (Keras on TensorFlow: ``softmax - y``).
     """
-    if isinstance(axis, bool):
-        raise ValueError(f"axis must be of type int, got axis={axis!r}")
-    xp, y_true = _prepare(y_true, y_pred, "categorical_crossentropy")
+    xp, y_true = _prepare(y_true, y_pred, "categorical_crossentropy", axis)
     eps = _checks.check_fraction(label_smoothing, "label_smoothing")
     if from_logits:
         return _softmax_cross_entropy(y_pred, y_true, axis=axis, label_smoothing=eps)
@@ -177,6 +167,7 @@ def categorical_crossentropy(
     return _categorical_cross_entropy(p, y_true, axis=ax, eps=keras_epsilon())
 
 
+@doc()
 def sparse_categorical_crossentropy(
     y_true: Any, y_pred: Any, from_logits: bool = False, ignore_class: int | None = None, axis: int = -1
 ) -> Any:
@@ -197,19 +188,14 @@ def sparse_categorical_crossentropy(
     ----------
     y_true : array
         Class indices, ``y_pred.shape`` without ``axis`` (or with a size-1 ``axis``).
-    y_pred : array
-        Probabilities, or logits with ``from_logits=True``.
-    from_logits : bool
-        Whether ``y_pred`` holds logits.
+    %(keras_y_pred)s
+    %(keras_from_logits)s
     ignore_class : int, optional
         Label value that contributes 0.
     axis : int
         The class axis (Keras' TensorFlow backend supports only the last).
 
-    Returns
-    -------
-    array
-        ``y_pred.shape`` without ``axis``.
+    %(keras_returns)s
 
     Notes
     -----
@@ -244,6 +230,7 @@ def sparse_categorical_crossentropy(
     return xp.where(keep == 0, 0.0, loss * xp.astype(keep, loss.dtype))
 
 
+@doc()
 def binary_focal_crossentropy(
     y_true: Any,
     y_pred: Any,
@@ -271,27 +258,19 @@ def binary_focal_crossentropy(
 
     Parameters
     ----------
-    y_true : array
-        Labels in [0, 1], the shape of ``y_pred``.
-    y_pred : array
-        Probabilities, or logits with ``from_logits=True``.
+    %(keras_binary_y_true)s
+    %(keras_y_pred)s
     apply_class_balancing : bool
         Whether to weigh by :math:`\alpha_t`.
     alpha : float
         Weight of the positive class, in [0, 1].
-    gamma : float
-        Focusing exponent :math:`\gamma \ge 0`.
-    from_logits : bool
-        Whether ``y_pred`` holds logits.
-    label_smoothing : float
-        :math:`\varepsilon \in [0, 1]`.
+    %(keras_gamma)s
+    %(keras_from_logits)s
+    %(keras_smoothing)s
     axis : int
         The axis averaged over.
 
-    Returns
-    -------
-    array
-        ``y_pred.shape`` without ``axis``.
+    %(keras_returns)s
 
     Notes
     -----
@@ -318,6 +297,7 @@ def binary_focal_crossentropy(
     return xp.mean(loss, axis=axis)
 
 
+@doc()
 def categorical_focal_crossentropy(
     y_true: Any,
     y_pred: Any,
@@ -346,25 +326,16 @@ def categorical_focal_crossentropy(
 
     Parameters
     ----------
-    y_true : array
-        One-hot or soft labels, the shape of ``y_pred``.
-    y_pred : array
-        Probabilities, or logits with ``from_logits=True``.
+    %(keras_soft_y_true)s
+    %(keras_y_pred)s
     alpha : float or sequence of float
         A weight for every class (a number) or one per class (length C, along ``axis``).
-    gamma : float
-        Focusing exponent :math:`\gamma \ge 0`.
-    from_logits : bool
-        Whether ``y_pred`` holds logits.
-    label_smoothing : float
-        :math:`\varepsilon \in [0, 1]`.
-    axis : int
-        The class axis.
+    %(keras_gamma)s
+    %(keras_from_logits)s
+    %(keras_smoothing)s
+    %(axis)s
 
-    Returns
-    -------
-    array
-        ``y_pred.shape`` without ``axis``.
+    %(keras_returns)s
 
     Notes
     -----
@@ -379,9 +350,7 @@ def categorical_focal_crossentropy(
     smoothing divides by the size of ``axis`` and a per-class ``alpha`` lies along
     ``axis`` (Keras uses the last axis for both).
     """
-    if isinstance(axis, bool):
-        raise ValueError(f"axis must be of type int, got axis={axis!r}")
-    xp, y_true = _prepare(y_true, y_pred, "categorical_focal_crossentropy")
+    xp, y_true = _prepare(y_true, y_pred, "categorical_focal_crossentropy", axis)
     eps = _checks.check_fraction(label_smoothing, "label_smoothing")
     g = _checks.check_nonnegative_number(gamma, "gamma")
     ax = _checks.normalize_axis(axis, len(y_pred.shape))

@@ -26,6 +26,7 @@ from typing import Any
 
 from xbackend._backends import array_namespace
 from xbackend._lib import _checks
+from xbackend._lib._docs import doc
 from xbackend._lib._sigmoid import sigmoid_cross_entropy as _sigmoid_cross_entropy
 from xbackend._lib._sigmoid import sigmoid_focal_loss as _sigmoid_focal_loss
 from xbackend._lib._softmax import softmax_cross_entropy as _softmax_cross_entropy
@@ -59,6 +60,7 @@ def _broadcast_logits(logits: Any, labels: Any) -> Any:
     return xp.broadcast_to(logits, tuple(shape))
 
 
+@doc()
 def sigmoid_binary_cross_entropy(logits: Any, labels: Any) -> Any:
     r"""``optax.sigmoid_binary_cross_entropy`` on any backend.
 
@@ -71,8 +73,7 @@ def sigmoid_binary_cross_entropy(logits: Any, labels: Any) -> Any:
 
     Parameters
     ----------
-    logits : array
-        Logits.
+    %(plain_logits)s
     labels : array
         Probabilities in [0, 1].
 
@@ -90,6 +91,7 @@ def sigmoid_binary_cross_entropy(logits: Any, labels: Any) -> Any:
     return _sigmoid_cross_entropy(_broadcast_logits(logits, labels), labels)
 
 
+@doc()
 def sigmoid_focal_loss(logits: Any, labels: Any, *, alpha: float | None = None, gamma: float = 2.0) -> Any:
     r"""``optax.sigmoid_focal_loss`` on any backend.
 
@@ -103,8 +105,7 @@ def sigmoid_focal_loss(logits: Any, labels: Any, *, alpha: float | None = None, 
 
     Parameters
     ----------
-    logits : array
-        Logits.
+    %(plain_logits)s
     labels : array
         Probabilities in [0, 1], broadcastable to ``logits``.
     alpha : float, optional
@@ -147,6 +148,7 @@ def _expand_where(xp: Any, where: Any, logits: Any, axis: Any) -> Any:
     return where
 
 
+@doc()
 def softmax_cross_entropy(
     logits: Any, labels: Any, axis: int | tuple[int, ...] | None = -1, where: Any = None
 ) -> Any:
@@ -164,19 +166,14 @@ def softmax_cross_entropy(
 
     Parameters
     ----------
-    logits : array
-        Logits.
+    %(plain_logits)s
     labels : array
         Probability vectors along ``axis``, broadcastable to ``logits``.
     axis : int, tuple of int or None
         The class axis or axes; ``None`` means all of them.
-    where : bool array, optional
-        Classes (or rows) to include.
+    %(optax_where)s
 
-    Returns
-    -------
-    array
-        ``logits.shape`` without ``axis`` (0-d for ``axis=None``).
+    %(returns_batch)s (0-d for ``axis=None``).
 
     Notes
     -----
@@ -195,6 +192,7 @@ def softmax_cross_entropy(
     return _softmax_cross_entropy(logits, labels, axis=ax, where=where)
 
 
+@doc()
 def softmax_cross_entropy_with_integer_labels(
     logits: Any, labels: Any, axis: int | tuple[int, ...] = -1, where: Any = None
 ) -> Any:
@@ -211,19 +209,14 @@ def softmax_cross_entropy_with_integer_labels(
 
     Parameters
     ----------
-    logits : array
-        Logits.
+    %(plain_logits)s
     labels : array
         Integer class indices, ``logits.shape`` without ``axis``.
     axis : int or tuple of int
         The class axis or axes.
-    where : bool array, optional
-        Classes (or rows) to include.
+    %(optax_where)s
 
-    Returns
-    -------
-    array
-        ``logits.shape`` without ``axis``.
+    %(returns_batch)s.
 
     Notes
     -----
@@ -238,6 +231,7 @@ def softmax_cross_entropy_with_integer_labels(
     return _sparse_softmax_cross_entropy(logits, labels, axis=ax, where=where)
 
 
+@doc()
 def safe_softmax_cross_entropy(logits: Any, labels: Any) -> Any:
     r"""``optax.safe_softmax_cross_entropy`` on any backend.
 
@@ -255,10 +249,7 @@ def safe_softmax_cross_entropy(logits: Any, labels: Any) -> Any:
     labels : array
         Probability vectors, broadcastable to ``logits``.
 
-    Returns
-    -------
-    array
-        ``logits.shape[:-1]``.
+    %(returns_batch_last)s
 
     Notes
     -----

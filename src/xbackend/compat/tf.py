@@ -29,6 +29,7 @@ from __future__ import annotations
 from typing import Any
 
 from xbackend._lib import _checks
+from xbackend._lib._docs import doc
 from xbackend._lib._sigmoid import sigmoid_cross_entropy as _sigmoid_cross_entropy
 from xbackend._lib._softmax import softmax_cross_entropy as _softmax_cross_entropy
 from xbackend._lib._softmax import sparse_softmax_cross_entropy as _sparse_softmax_cross_entropy
@@ -53,6 +54,7 @@ def _both(labels: Any, logits: Any, fn: str) -> None:
     _checks.require_array(logits, "logits")
 
 
+@doc()
 def sigmoid_cross_entropy_with_logits(labels: Any = None, logits: Any = None, name: str | None = None) -> Any:
     r"""``tf.nn.sigmoid_cross_entropy_with_logits`` on any backend.
 
@@ -65,17 +67,10 @@ def sigmoid_cross_entropy_with_logits(labels: Any = None, logits: Any = None, na
 
     Parameters
     ----------
-    labels : array
-        Probabilities in [0, 1], the same shape as ``logits``.
-    logits : array
-        Logits.
-    name : str, optional
-        Ignored (TensorFlow's op name).
+    %(tf_binary_labels)s
+    %(tf_name)s
 
-    Returns
-    -------
-    array
-        The elementwise loss, ``logits.shape``.
+    %(returns_elementwise)s
 
     Notes
     -----
@@ -89,6 +84,7 @@ def sigmoid_cross_entropy_with_logits(labels: Any = None, logits: Any = None, na
     return _sigmoid_cross_entropy(logits, labels)
 
 
+@doc()
 def weighted_cross_entropy_with_logits(labels: Any, logits: Any, pos_weight: Any, name: str | None = None) -> Any:
     r"""``tf.nn.weighted_cross_entropy_with_logits`` on any backend.
 
@@ -102,19 +98,12 @@ def weighted_cross_entropy_with_logits(labels: Any, logits: Any, pos_weight: Any
 
     Parameters
     ----------
-    labels : array
-        Probabilities in [0, 1], the same shape as ``logits``.
-    logits : array
-        Logits.
+    %(tf_binary_labels)s
     pos_weight : float or array
         Weight of the positive term.
-    name : str, optional
-        Ignored.
+    %(tf_name)s
 
-    Returns
-    -------
-    array
-        The elementwise loss, ``logits.shape``.
+    %(returns_elementwise)s
 
     Notes
     -----
@@ -130,6 +119,7 @@ def weighted_cross_entropy_with_logits(labels: Any, logits: Any, pos_weight: Any
     return _sigmoid_cross_entropy(logits, labels, pos_weight=pos_weight)
 
 
+@doc()
 def softmax_cross_entropy_with_logits(labels: Any, logits: Any, axis: int = -1, name: str | None = None) -> Any:
     r"""``tf.nn.softmax_cross_entropy_with_logits`` on any backend.
 
@@ -149,13 +139,9 @@ def softmax_cross_entropy_with_logits(labels: Any, logits: Any, axis: int = -1, 
         Logits.
     axis : int
         The class axis.
-    name : str, optional
-        Ignored.
+    %(tf_name)s
 
-    Returns
-    -------
-    array
-        ``logits.shape`` without ``axis``.
+    %(returns_batch)s.
 
     Notes
     -----
@@ -169,6 +155,7 @@ def softmax_cross_entropy_with_logits(labels: Any, logits: Any, axis: int = -1, 
     return _softmax_cross_entropy(logits, labels, axis=axis)
 
 
+@doc()
 def sparse_softmax_cross_entropy_with_logits(labels: Any, logits: Any, name: str | None = None) -> Any:
     r"""``tf.nn.sparse_softmax_cross_entropy_with_logits`` on any backend.
 
@@ -185,13 +172,9 @@ def sparse_softmax_cross_entropy_with_logits(labels: Any, logits: Any, name: str
         Integer class indices, shape ``logits.shape[:-1]``.
     logits : array
         Logits, classes on the last axis.
-    name : str, optional
-        Ignored.
+    %(tf_name)s
 
-    Returns
-    -------
-    array
-        ``logits.shape[:-1]``.
+    %(returns_batch_last)s
 
     Notes
     -----

@@ -36,6 +36,7 @@ import warnings
 from typing import Any, Literal
 
 from xbackend._lib import _checks
+from xbackend._lib._docs import doc
 from xbackend._lib._inputs import float_labels, prepare, quiet_numpy
 from xbackend._lib._reduce import prepare_weights, reduce_loss
 from xbackend._lib._sigmoid import sigmoid_cross_entropy as _sigmoid_cross_entropy
@@ -54,22 +55,36 @@ _ELEMENTWISE: dict[str, Reduction] = {"mean": "sum_over_batch_size", "sum": "sum
 _LOG_CLAMP = -100.0
 
 
-def _legacy_reduction(size_average: Any, reduce: Any, reduction: Any) -> Any:
-    """PyTorch's rule for the deprecated ``size_average`` / ``reduce`` arguments."""
+def _inputs(input: Any, target: Any, size_average: Any, reduce: Any, reduction: Any, same_shape: str = "") -> Any:
+    """The checks every function here starts with: ``input`` and ``target`` are arrays
+    (of the same shape, as ``torch.nn.functional.<same_shape>`` requires, when given);
+    the reduction, by PyTorch's rule for the deprecated ``size_average`` / ``reduce``
+    arguments (they override ``reduction``, with PyTorch's warning)."""
     if size_average is None and reduce is None:
         check_torch_reduction(reduction)
-        return reduction
+        result = reduction
+    else:
+        result = _legacy_reduction(size_average, reduce)
+    _checks.require_array(input, "input")
+    _checks.require_array(target, "target")
+    if same_shape:
+        check_same_shape(target, input, "target", "input", f"torch.nn.functional.{same_shape}")
+    return result
+
+
+def _legacy_reduction(size_average: Any, reduce: Any) -> Any:
     size_average = True if size_average is None else size_average
     reduce = True if reduce is None else reduce
     result = "mean" if (size_average and reduce) else ("sum" if reduce else "none")
     warnings.warn(
         f"size_average and reduce args will be deprecated, please use reduction='{result}' instead.",
         UserWarning,
-        stacklevel=3,
+        stacklevel=4,  # the caller of the public function
     )
     return result
 
 
+@doc(none_shape="``input``'s shape")
 def binary_cross_entropy_with_logits(
     input: Any,
     target: Any,
@@ -94,21 +109,14 @@ def binary_cross_entropy_with_logits(
     ----------
     input : array
         Logits.
-    target : array
-        Probabilities in [0, 1], the same shape as ``input``.
-    weight : array, optional
-        Rescaling weight broadcastable to ``input``.
-    size_average, reduce : bool, optional
-        Deprecated, as in PyTorch (they override ``reduction`` and warn).
+    %(torch_binary_target)s
+    %(torch_legacy)s
     reduction : {"mean", "sum", "none"}
         ``"mean"`` = sum / number of elements.
     pos_weight : array, optional
         Weight of the positive term, broadcast against ``input``.
 
-    Returns
-    -------
-    array
-        A 0-d array, or ``input``'s shape for ``reduction="none"``.
+    %(torch_returns)s
 
     Notes
     -----
@@ -123,14 +131,12 @@ def binary_cross_entropy_with_logits(
     * Negative ``pos_weight`` held on the host (NumPy) raises ``ValueError``.
     * Integer or bool targets are accepted (PyTorch raises ``RuntimeError``).
     """
-    red = _legacy_reduction(size_average, reduce, reduction)
-    _checks.require_array(input, "input")
-    _checks.require_array(target, "target")
-    check_same_shape(target, input, "target", "input", "torch.nn.functional.binary_cross_entropy_with_logits")
+    red = _inputs(input, target, size_average, reduce, reduction, "binary_cross_entropy_with_logits")
     return _sigmoid_cross_entropy(input, target, pos_weight=pos_weight, weights=weight, reduction=_ELEMENTWISE[red])
 
 
 @quiet_numpy
+@doc(none_shape="``input``'s shape")
 def binary_cross_entropy(
     input: Any,
     target: Any,
@@ -155,19 +161,12 @@ def binary_cross_entropy(
     ----------
     input : array
         Probabilities in [0, 1].
-    target : array
-        Probabilities in [0, 1], the same shape as ``input``.
-    weight : array, optional
-        Rescaling weight broadcastable to ``input``.
-    size_average, reduce : bool, optional
-        Deprecated, as in PyTorch.
+    %(torch_binary_target)s
+    %(torch_legacy)s
     reduction : {"mean", "sum", "none"}
         ``"mean"`` = (weighted) sum / number of elements.
 
-    Returns
-    -------
-    array
-        A 0-d array, or ``input``'s shape for ``reduction="none"``.
+    %(torch_returns)s
 
     Notes
     -----
@@ -182,10 +181,7 @@ def binary_cross_entropy(
       instead of -1e30.
     * float16/bfloat16 are computed in float32.
     """
-    red = _legacy_reduction(size_average, reduce, reduction)
-    _checks.require_array(input, "input")
-    _checks.require_array(target, "target")
-    check_same_shape(target, input, "target", "input", "torch.nn.functional.binary_cross_entropy")
+    red = _inputs(input, target, size_average, reduce, reduction, "binary_cross_entropy")
     inp = prepare(
         input, target, weight, xp=None, dtype=None, reduction=_ELEMENTWISE[red], name="input", names=("weight",)
     )
@@ -214,6 +210,7 @@ def _clamped_log(xp: Any, p: Any, *, lower: bool) -> Any:
     return xp.where(inside | edge, clamped, math.nan)
 
 
+@doc(none_shape="the shape of ``input`` without dim 1")
 def cross_entropy(
     input: Any,
     target: Any,
@@ -251,8 +248,7 @@ def cross_entropy(
         Integer class indices or floating probabilities (see above).
     weight : array, optional
         Class weights, shape ``(C,)``.
-    size_average, reduce : bool, optional
-        Deprecated, as in PyTorch.
+    %(torch_legacy)s
     ignore_index : int
         Index targets equal to it contribute 0 and leave the ``"mean"`` denominator.
     reduction : {"mean", "sum", "none"}
@@ -264,10 +260,7 @@ def cross_entropy(
         ``ignore_index``: a NaN row, or :class:`ValueError` (PyTorch's CPU behaviour;
         a device sync).
 
-    Returns
-    -------
-    array
-        A 0-d array, or the shape of ``input`` without dim 1 for ``reduction="none"``.
+    %(torch_returns)s
 
     Notes
     -----
@@ -283,9 +276,7 @@ def cross_entropy(
     * Index targets of any integer dtype are accepted (PyTorch wants int64 or uint8).
     * float16/bfloat16 are computed in float32 and rounded once.
     """
-    red = _legacy_reduction(size_average, reduce, reduction)
-    _checks.require_array(input, "input")
-    _checks.require_array(target, "target")
+    red = _inputs(input, target, size_average, reduce, reduction)
     if len(input.shape) == 0:
         raise ValueError("input must have a class dimension (shape (C,), (N, C) or (N, C, d1, ...)), got a 0-d array")
     axis = 1 if len(input.shape) >= 2 else 0
@@ -310,6 +301,7 @@ def cross_entropy(
 # ------------------------------------------------------- linear_cross_entropy (#14)
 
 
+@doc(none_shape="``(N,)`` / ``()``")
 def linear_cross_entropy(
     input: Any,
     linear_weight: Any,
@@ -354,10 +346,7 @@ def linear_cross_entropy(
         (not in PyTorch) Vocabulary columns per block; see
         :func:`xbackend.linear_cross_entropy`.
 
-    Returns
-    -------
-    array
-        A 0-d array, or ``(N,)`` / ``()`` for ``reduction="none"``.
+    %(torch_returns)s
 
     Notes
     -----
