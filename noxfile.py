@@ -24,7 +24,7 @@ FRAMEWORKS = {
     "numpy": [],  # NumPy and array-api-strict come with the package and its test extra
     "torch": [TORCH],
     "jax": ["jax[cpu]", "optax"],
-    "tensorflow": ["tensorflow-cpu==2.21.*", "keras>=3.3", "ml_dtypes"],
+    "tensorflow": ["tensorflow-cpu==2.21.*", "keras>=3.13", "ml_dtypes"],
     "dask": ["dask[array,distributed]"],
 }
 SELECT = {

@@ -46,6 +46,20 @@ def test_sigmoid_cross_entropy_is_exact_at_infinite_logits(backend, dtype):
     _exact(xb.sigmoid_cross_entropy(x, z), [0.0, 0.0, INF, INF], x, dtype)
 
 
+def test_elementwise_losses_of_0d_arrays_are_0d_and_right(backend):
+    """A single logit (a 0-d array; on NumPy, operations on it give immutable scalars):
+    the elementwise losses equal their closed forms, e.g. softplus(1.5) - 0.25·1.5."""
+    x, z = backend.asarray(1.5, "float64"), backend.asarray(0.25, "float64")
+    sce = math.log1p(math.exp(1.5)) - 0.25 * 1.5
+    p = 1 / (1 + math.exp(-1.5))
+    p_t = 0.25 * p + 0.75 * (1 - p)
+    focal = sce * (1 - p_t) ** 2  # torchvision's form: gamma=2, no alpha
+    bce = -(0.25 * math.log(0.3) + 0.75 * math.log(0.7))
+    got = [xb.sigmoid_cross_entropy(x, z), xb.sigmoid_focal_loss(x, z), xb.binary_cross_entropy(backend.asarray(0.3, "float64"), z)]
+    for g, want in zip(got, [sce, focal, bce], strict=True):
+        assert_matches_reference(g, np.asarray(want), like=x, rtol=tolerance("float64", 8))
+
+
 def test_sigmoid_cross_entropy_gradient_is_finite_at_infinite_logits(ad_backend):
     """d/dx = σ(x) − z: [0, 0, −1, 1] at the four infinite corners (never NaN)."""
     x = ad_backend.asarray([-INF, INF, -INF, INF], "float32")

@@ -85,7 +85,8 @@ class NumPyBackend(Backend):
         self.eager = InPlace(xp, self, importlib.import_module(self._module))
 
     def kernel_namespace(self, x: Any) -> KernelNamespace:
-        return self.eager
+        # NumPy turns 0-d results into immutable scalars: 0-d logits take the plain path
+        return self.eager if x.ndim else self.functional
 
     def call(self, fn: Callable[..., Any], args: tuple, kwargs: dict[str, Any]) -> Any:
         return _quietly(fn, args, kwargs)
