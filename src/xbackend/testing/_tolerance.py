@@ -51,15 +51,8 @@ def computes_in(dtype: str) -> str:
     return "float32" if dtype in HALF else dtype
 
 
-def tolerances(
-    dtype: str,
-    scale: float,
-    *,
-    ops: float = K_OPS,
-    computes: str | None = None,
-    out: str | None = None,
-    grad: bool = False,
-) -> tuple[float, float]:
+def tolerances(dtype: str, scale: float, *, ops: float = K_OPS, computes: str | None = None,
+               out: str | None = None, grad: bool = False) -> tuple[float, float]:
     """``(rtol, atol)`` for a result in ``dtype`` (see the module docstring for the rule).
 
     ``computes``: the dtype it was computed in (default :func:`computes_in`: xbackend's;
