@@ -1,7 +1,7 @@
 """The one autodiff driver of the conformance checks (the test matrix and ``xbackend report``).
 
-:func:`grad_of` returns ``(fn(x), d/dx Σ cotangent·fn(x))`` with the framework's own
-autodiff (torch autograd, ``jax.vjp``, ``tf.GradientTape``); the backend registry
+:func:`grad_of` returns ``(fn(x), d/dx Σ cotangent·fn(x))`` (no cotangent: ``d/dx Σ fn(x)``)
+with the framework's own autodiff (torch autograd, ``jax.vjp``, ``tf.GradientTape``); the backend registry
 (:mod:`xbackend.testing._registry`) declares which members have autodiff and which run
 their references compiled (:func:`compiled`, ``jax.jit``).
 """
@@ -19,7 +19,7 @@ def _torch_vjp(fn: Callable[[Any], Any], x: Any, cot: Any) -> tuple[Any, Any]:
 
     xt = x.detach().clone().requires_grad_(True)
     v = fn(xt)
-    s = v if cot is None else (v * cot.to(v.dtype)).sum()
+    s = (v if cot is None else v * cot.to(v.dtype)).sum()
     (g,) = torch.autograd.grad(s, xt)
     return v.detach(), g
 
@@ -72,10 +72,10 @@ def grad_of(backend: Any, fn: Callable[[Any], Any], x: Any, cotangent: Any = Non
     """``(fn(x), d/dx Σ cotangent·fn(x))`` by ``backend``'s autodiff.
 
     ``backend``: a :class:`~xbackend.testing._registry.TestBackend` or its name;
-    ``cotangent``: an array of ``fn(x)``'s shape (cast to its dtype), or None for a 0-d
-    ``fn(x)``; ``jit``: the whole computation under the framework's compiler (members whose
-    registry entry says ``jit``; the cotangent is a constant of the program). Usable inside
-    a traced program (JAX)."""
+    ``cotangent``: an array of ``fn(x)``'s shape (cast to its dtype), or None: ones (the
+    gradient of ``Σ fn(x)``, of ``fn(x)`` itself when it is 0-d); ``jit``: the whole
+    computation under the framework's compiler (members whose registry entry says ``jit``;
+    the cotangent is a constant of the program). Usable inside a traced program (JAX)."""
     b = _member(backend)
     if not b.autodiff:
         raise ValueError(f"{b.name} has no autodiff")
