@@ -42,25 +42,9 @@ def gpu_requested() -> bool:
 
 def _gpu_visible(b: Backend) -> bool:
     try:
-        if b.framework == "torch":
-            import torch
-
-            return torch.cuda.is_available()
-        if b.framework == "jax":
-            import jax
-
-            return bool(jax.devices("gpu"))
-        if b.framework == "cupy":
-            import cupy
-
-            return cupy.cuda.runtime.getDeviceCount() > 0
-        if b.framework == "tensorflow":
-            import tensorflow as tf
-
-            return bool(tf.config.list_physical_devices("GPU"))
+        return b.gpu_status()[0]
     except Exception:
         return False
-    return False
 
 
 def selected() -> list[Backend]:

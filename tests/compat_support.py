@@ -11,8 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from tests.backends import Backend
-from xbackend.testing import to_numpy, tolerance
+from tests.backends import BY_NAME, Backend
+from xbackend.testing import to_numpy
+from xbackend.testing._autodiff import grad_of
+from xbackend.testing._tolerance import K_OPS, tolerances
 
 #: dtypes of the main matrix; float16/bfloat16 get their own cells
 MAIN_DTYPES = ("float64", "float32")
@@ -56,45 +58,26 @@ def on(backend: Backend, fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def grad(backend: Backend, f: Callable[[Any], Any], x: Any, cotangent: np.ndarray | None = None) -> np.ndarray:
-    """Gradient of ``sum(cotangent · f(x))`` with respect to the backend array ``x``
-    (JAX: ``jax.jit(jax.grad(...))``, see :func:`on`)."""
-    fw = backend.framework
-    if fw == "torch":
-        import torch
-
-        xt = x.detach().clone().requires_grad_(True)
-        out = f(xt)
-        ct = torch.ones_like(out) if cotangent is None else torch.asarray(cotangent, dtype=out.dtype)
-        (g,) = torch.autograd.grad(out, xt, ct)
-        return to_numpy(g)
-    if fw == "jax":
-        import jax
-        import jax.numpy as jnp
-
-        def scalar(v):
-            out = f(v)
-            ct = jnp.ones_like(out) if cotangent is None else jnp.asarray(cotangent, dtype=out.dtype)
-            return jnp.sum(out * ct)
-
-        return to_numpy(jax.jit(jax.grad(scalar))(x))
-    if fw == "tensorflow":
-        import tensorflow as tf
-
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            out = f(x)
-            ct = tf.ones_like(out) if cotangent is None else tf.constant(cotangent, dtype=out.dtype)
-            total = tf.reduce_sum(out * ct)
-        return to_numpy(tape.gradient(total, x))
-    raise AssertionError(f"{backend.name} has no autodiff")
+    """Gradient of ``sum(cotangent · f(x))`` with respect to the backend array ``x`` by the
+    toolkit's driver (:func:`xbackend.testing._autodiff.grad_of`; JAX compiled, see :func:`on`)."""
+    cot = None if cotangent is None else backend.asarray(cotangent)
+    return to_numpy(grad_of(backend, f, x, cot, jit=True)[1])
 
 
-def check(actual: Any, desired: Any, backend: Backend, dtype: str, *, factor: float = 16.0, atol_scale: float = 0.0,
+def native_grad(framework: str, f: Callable[[Any], Any], x: np.ndarray, dtype: str = "float64") -> np.ndarray:
+    """The oracle's gradient: of ``sum(f(x))`` at the NumPy ``x`` rounded to ``dtype``, as an
+    array of ``framework`` (on its CPU member), by :func:`grad`."""
+    b = BY_NAME[framework]
+    return grad(b, f, b.asarray(rounded(x, dtype), dtype))
+
+
+def check(actual: Any, desired: Any, backend: Backend, dtype: str, *, factor: float = K_OPS, atol_scale: float = 0.0,
           what: str = "") -> None:
     """Namespace, dtype and shape of ``actual``, then values against ``desired`` (NumPy).
 
-    ``rtol = tolerance(dtype, factor)``; ``atol = tolerance(dtype, factor) · atol_scale``
-    for values that cancel to (near) 0 from terms of size ``atol_scale``.
+    The toolkit's tolerance (:func:`xbackend.testing._tolerance.tolerances`) of ``factor``
+    roundings in ``dtype``: ``rtol = factor·eps(dtype)``, ``atol = rtol · atol_scale`` for
+    values that cancel to (near) 0 from terms of size ``atol_scale``.
     Infinities must match exactly and NaN matches NaN.
     """
     xp = backend.xp()
@@ -106,15 +89,15 @@ def check(actual: Any, desired: Any, backend: Backend, dtype: str, *, factor: fl
     a = to_numpy(actual).astype(np.float64)
     d = np.asarray(desired, dtype=np.float64)
     assert a.shape == d.shape, f"{what}: shape {a.shape}, expected {d.shape}"
-    tol = tolerance(dtype, factor)
-    np.testing.assert_allclose(a, d, rtol=tol, atol=tol * atol_scale, equal_nan=True, err_msg=what)
+    assert_close_np(a, d, dtype, factor=factor, atol_scale=atol_scale, what=what)
 
 
-def assert_close_np(actual: np.ndarray, desired: np.ndarray, dtype: str, *, factor: float = 16.0,
+def assert_close_np(actual: np.ndarray, desired: np.ndarray, dtype: str, *, factor: float = K_OPS,
                     atol_scale: float = 0.0, what: str = "") -> None:
-    tol = tolerance(dtype, factor)
-    np.testing.assert_allclose(np.asarray(actual, np.float64), np.asarray(desired, np.float64), rtol=tol,
-                               atol=tol * atol_scale, equal_nan=True, err_msg=what)
+    """NumPy values against ``desired`` with :func:`check`'s tolerance."""
+    rtol, atol = tolerances(dtype, atol_scale, ops=factor, computes=dtype)
+    np.testing.assert_allclose(np.asarray(actual, np.float64), np.asarray(desired, np.float64), rtol=rtol,
+                               atol=atol, equal_nan=True, err_msg=what)
 
 
 def skip_unless_dtype(backend: Backend, dtype: str) -> None:

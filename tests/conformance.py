@@ -16,18 +16,14 @@ Each cell compares
 checking namespace, shape, dtype and device on every cell
 (:func:`xbackend.testing.assert_matches_reference`).
 
-Tolerances (no single number for all dtypes)
---------------------------------------------
-A loss computed in dtype ``c`` (float32 for float16/bfloat16 inputs) from terms of size
-``S`` (``|x|``, ``log C``, weights; ×N for ``"sum"``) carries an absolute error of about
-``K·eps(c)·S``, and the final rounding to the output dtype ``d`` adds ``eps(d)/2``
-relative. ``K = 16`` counts the roundings along the longest path of a row (shift, exp, a
-sum over C=5 classes, log, weight, reduce). So ``atol = tolerance(c, K)·S`` and
-``rtol = tolerance(c, K) + tolerance(d, 1/2)``. A native computes in ``d`` itself:
-``tolerance(d, K)`` for both. Gradients use the largest reference entry as ``S``; a
-16-bit gradient may be rounded up to three times (see :func:`xbackend_tolerance`).
-Finite differences add their own per-entry error bound (Richardson estimate plus
-rounding, :func:`xbackend.testing._oracles.closed_form_grad`).
+Tolerances, autodiff and finite differences are the toolkit's, shared with ``xbackend
+report``: :func:`xbackend.testing._tolerance.tolerances` (the one model: ``K_OPS = 16``
+roundings in the computing dtype, float32 for float16/bfloat16 inputs, relative to the
+value scale :func:`~xbackend.testing._tolerance.value_scale`; a native computes in its
+dtype; gradients use the largest reference entry as the scale),
+:func:`xbackend.testing._autodiff.grad_of` (torch autograd, ``jax.vjp``,
+``tf.GradientTape``) and :func:`xbackend.testing._oracles.closed_form_grad` with its error
+bound.
 """
 
 from __future__ import annotations
@@ -43,11 +39,12 @@ import pytest
 
 import xbackend as xb
 from tests.backends import ALL, BY_NAME, Backend, skip_reason
-from xbackend.testing import _oracles, assert_matches_reference, to_numpy, tolerance
+from xbackend.testing import _oracles, assert_matches_reference, to_numpy
+from xbackend.testing._autodiff import compiled, grad_of
+from xbackend.testing._tolerance import finite_max, tolerances, value_scale
 
 REDUCTIONS = ("none", "sum", "mean", "sum_over_batch_size")
 GRAD_REDUCTIONS = ("none", "mean")  # "none" with a random cotangent; "mean" has a data-dependent denominator
-K_OPS = 16
 N, C = 4, 5
 SMOOTH, ZLOSS = 0.1, 0.05
 IGNORE = -100
@@ -55,7 +52,6 @@ IGNORE = -100
 SOFT = ("softmax_cross_entropy", "categorical_cross_entropy")
 INT = ("sparse_softmax_cross_entropy", "softmax_focal_loss")
 ROWWISE = SOFT + INT
-PROBS = ("binary_cross_entropy", "categorical_cross_entropy")
 
 #: option sets per loss (tokens; see make_case). Every option of the public API appears.
 OPTION_SETS: dict[str, tuple[tuple[str, ...], ...]] = {
@@ -435,7 +431,7 @@ def to_backend(case: Case, b: Backend, dtype: str) -> Call:
         if v.dtype == np.bool_:
             return b.asarray(v, "bool")
         if np.issubdtype(v.dtype, np.integer):
-            return b.asarray(v.astype(np.int64), "int64" if b.framework != "tensorflow" else "int32")
+            return b.asarray(v.astype(np.int64), b.int_dtype_name)
         return b.asarray(v, dtype)
 
     opts = {k: conv(v) for k, v in case.options.items()}
@@ -447,62 +443,6 @@ def to_backend(case: Case, b: Backend, dtype: str) -> Call:
 def reference_options(call: Call) -> dict:
     """The options as the closed form takes them (backend arrays are converted there)."""
     return {k: v for k, v in call.options.items() if k != "dtype"}
-
-
-# ======================================================================= tolerances
-
-
-def _finite_max(a: Any) -> float:
-    a = np.abs(np.asarray(a, dtype=np.float64))
-    a = a[np.isfinite(a)]
-    return float(a.max()) if a.size else 0.0
-
-
-def value_scale(case: Case, reduction: str) -> float:
-    """``S``: the size of the terms a loss value is made of (see module docstring)."""
-    x = case.x
-    if case.loss in PROBS:
-        e = case.options.get("eps", 2.0**-7)
-        p = np.clip(x, e, 1 - e)
-        s = 1.0 + max(_finite_max(np.log(p)), _finite_max(np.log1p(-p)))
-    else:
-        s = 1.0 + _finite_max(x) + (np.log(case.n_classes()) if case.loss in ROWWISE else 0.0)
-        if "z_loss" in case.options:
-            s += case.options["z_loss"] * s * s
-    for k in ("weights", "class_weights", "pos_weight"):
-        if k in case.options:
-            s *= max(1.0, _finite_max(case.options[k]))
-    if reduction == "sum":
-        s *= int(np.prod(case.loss_shape()))
-    return s
-
-
-def computes_in(dtype: str) -> str:
-    return "float32" if dtype in ("float16", "bfloat16") else dtype
-
-
-def xbackend_tolerance(dtype: str, scale: float, *, out: str | None = None, grad: bool = False) -> tuple[float, float]:
-    """``(rtol, atol)`` for xbackend vs the exact value: computed in ``computes_in(dtype)``,
-    rounded to ``dtype`` (gradients) and/or ``out`` (values with ``dtype=``).
-
-    Gradients of a 16-bit argument that the loss uses twice (labels in the loss and in
-    the ``"mean"`` denominator) may have each contribution rounded to that dtype before
-    autodiff adds them (the chunked path does): up to three roundings, relative to the
-    largest entry -- ``tolerance(dtype, 1.5)`` relative plus ``tolerance(dtype, 1)·scale``.
-    """
-    c = computes_in(dtype)
-    rtol, atol = tolerance(c, K_OPS), tolerance(c, K_OPS) * scale
-    for d in {dtype, out or dtype}:
-        if d != c:
-            rtol += tolerance(d, 1.5 if grad else 0.5)
-            if grad:
-                atol += tolerance(d, 1.0) * scale
-    return rtol, atol
-
-
-def native_tolerance(dtype: str, scale: float) -> tuple[float, float]:
-    """``(rtol, atol)`` for a native computing in ``dtype`` vs xbackend."""
-    return tolerance(dtype, K_OPS), tolerance(dtype, K_OPS) * scale
 
 
 # ========================================================================== calling
@@ -528,7 +468,7 @@ def check_value_cell(loss: str, b: Backend, dtype: str, spec: tuple, reduction: 
     out = call_xbackend(loss, call, reduction)
     ref = _oracles.closed_form(loss, call.x, call.y, reduction=reduction, input_dtype=dtype, **reference_options(call))
     od = out_dtype_name(case, dtype)
-    rtol, atol = xbackend_tolerance(dtype, value_scale(case, reduction), out=od)
+    rtol, atol = tolerances(dtype, value_scale(loss, case.x, case.options, reduction), out=od)
     assert_matches_reference(
         out, ref, like=call.x, dtype=b.dtype(od), rtol=rtol, atol=atol, shape=case.loss_shape() if reduction == "none" else ()
     )
@@ -537,16 +477,12 @@ def check_value_cell(loss: str, b: Backend, dtype: str, spec: tuple, reduction: 
 # --------------------------------------------------------------------------- gradients
 
 
-def _scalar(xp: Any, out: Any, cot: Any, reduction: str) -> Any:
-    return xp.sum(out * cot) if reduction == "none" else out
-
-
 def autodiff_grad(b: Backend, fn: Any, call: Call, wrt: str, reduction: str, *, jit: bool = False) -> Any:
-    """Gradient of ``sum(cot·fn(x, y, **opts))`` (or the reduced value) by ``b``'s autodiff
-    (``jit``: JAX references are differentiated under ``jax.jit``)."""
-    fw = b.framework
+    """Gradient of ``sum(cot·fn(x, y, **opts))`` (or the reduced value) with respect to the
+    ``wrt`` argument, by ``b``'s autodiff (:func:`~xbackend.testing._autodiff.grad_of`;
+    ``jit``: compiled where the registry says so, the other arrays constants of the program)."""
 
-    def split(v: Any) -> tuple:
+    def f(v: Any) -> Any:
         x, y, opts = call.x, call.y, dict(call.options)
         if wrt == "logits":
             x = v
@@ -554,73 +490,37 @@ def autodiff_grad(b: Backend, fn: Any, call: Call, wrt: str, reduction: str, *, 
             y = v
         else:
             opts["weights"] = v
-        return x, y, opts
+        return fn(x, y, **opts)
 
     v0 = {"logits": call.x, "labels": call.y, "weights": call.options.get("weights")}[wrt]
-    if fw == "torch":
-        import torch
+    return grad_of(b, f, v0, call.cotangent if reduction == "none" else None, jit=jit)[1]
 
-        v = v0.detach().clone().requires_grad_(True)
-        x, y, opts = split(v)
-        out = fn(x, y, **opts)
-        s = _scalar(torch, out, call.cotangent.to(out.dtype) if reduction == "none" else None, reduction)
-        (g,) = torch.autograd.grad(s, v)
-        return g
-    if fw == "jax":
-        import jax
-        import jax.numpy as jnp
 
-        def f(v: Any) -> Any:
-            x, y, opts = split(v)
-            out = fn(x, y, **opts)
-            return _scalar(jnp, out, call.cotangent.astype(out.dtype) if reduction == "none" else None, reduction)
+def rounded(v: Any, dtype: str) -> Any:
+    """Float data rounded to ``dtype`` and back to float64 (bool, int and Python values as they are)."""
+    if v is None or isinstance(v, (int, float)):
+        return v
+    v = np.asarray(v)
+    if v.dtype == np.bool_ or np.issubdtype(v.dtype, np.integer):
+        return v
+    if dtype == "bfloat16":  # NumPy has no bfloat16
+        import ml_dtypes
 
-        if jit:  # close over the non-differentiated arrays: they are constants of the reference
-            return jax.jit(jax.grad(f))(v0)
-        return jax.grad(f)(v0)
-    if fw == "tensorflow":
-        import tensorflow as tf
-
-        v = tf.identity(v0)
-        with tf.GradientTape() as tape:
-            tape.watch(v)
-            x, y, opts = split(v)
-            out = fn(x, y, **opts)
-            s = tf.reduce_sum(out * tf.cast(call.cotangent, out.dtype)) if reduction == "none" else out
-        return tape.gradient(s, v)
-    raise AssertionError(f"{b.name} has no autodiff")
+        return v.astype(ml_dtypes.bfloat16).astype(np.float64)
+    return v.astype(dtype).astype(np.float64)
 
 
 @cache
-def _fd(loss: str, spec: tuple, reduction: str, wrt: str, dtype: str) -> tuple:
-    case = make_case(loss, spec)
-    numpy = BY_NAME["numpy"] if dtype != "bfloat16" else None
-    if numpy is not None:
-        call = to_backend(case, numpy, dtype)
-    else:  # NumPy has no bfloat16: round through ml_dtypes
-        import ml_dtypes
-
-        def r(v: Any) -> Any:
-            if v is None or isinstance(v, (int, float)):
-                return v
-            v = np.asarray(v)
-            if v.dtype == np.bool_ or np.issubdtype(v.dtype, np.integer):
-                return v
-            return v.astype(ml_dtypes.bfloat16).astype(np.float64)
-
-        call = Call(r(case.x), r(case.y), {k: r(v) for k, v in case.options.items()}, r(case.cotangent))
-    cot = call.cotangent if reduction == "none" else None
-    opts = {k: v for k, v in call.options.items() if k != "dtype"}
-    return _oracles.closed_form_grad(
-        loss, call.x, call.y, wrt=wrt, cotangent=cot, reduction=reduction, input_dtype=dtype, return_error=True, **opts
-    )
-
-
 def fd_reference(loss: str, spec: tuple, reduction: str, wrt: str, dtype: str) -> tuple[np.ndarray, float]:
     """Finite-difference gradient of the closed form at the inputs rounded to ``dtype``, and
-    its error bound (the largest per-entry bound of :func:`closed_form_grad`)."""
-    g, err = _fd(loss, spec, reduction, wrt, dtype)
-    return g, _finite_max(err)
+    its error bound (:func:`~xbackend.testing._oracles.closed_form_grad`)."""
+    case = make_case(loss, spec)
+    cot = rounded(case.cotangent, dtype) if reduction == "none" else None
+    opts = {k: rounded(v, dtype) for k, v in case.options.items()}
+    return _oracles.closed_form_grad(
+        loss, rounded(case.x, dtype), rounded(case.y, dtype), wrt=wrt, cotangent=cot, reduction=reduction,
+        input_dtype=dtype, return_error=True, **opts,
+    )
 
 
 def check_grad_cell(loss: str, b: Backend, dtype: str, spec: tuple, reduction: str, wrt: str) -> None:
@@ -630,7 +530,7 @@ def check_grad_cell(loss: str, b: Backend, dtype: str, spec: tuple, reduction: s
     g = autodiff_grad(b, xbackend_fn(loss, reduction), call, wrt, reduction)
     ref, fd_atol = fd_reference(loss, spec, reduction, wrt, dtype)
     like = {"logits": call.x, "labels": call.y, "weights": call.options.get("weights")}[wrt]
-    rtol, atol = xbackend_tolerance(dtype, _finite_max(ref), out=out_dtype_name(case, dtype), grad=True)
+    rtol, atol = tolerances(dtype, finite_max(ref), out=out_dtype_name(case, dtype), grad=True)
     ref = np.array(ref)
     compare = None
     if wrt == "labels" and "where" in case.options:
@@ -660,21 +560,15 @@ def native_fn(nat: Any, b: Backend, reduction: str) -> Any:
             opts["reduction"] = reduction
         return nat.fn(x, y, **opts)
 
-    if b.framework != "jax":
+    if not b.jit:
         return fn
 
     def jitted(x: Any, y: Any, **opts: Any) -> Any:
         arrays = {k: v for k, v in opts.items() if hasattr(v, "shape")}
         static = tuple(sorted((k, v) for k, v in opts.items() if k not in arrays))
-        return _jit_native(fn, static)(x, y, arrays)
+        return compiled(b, lambda x, y, arrays: fn(x, y, **arrays, **dict(static)))(x, y, arrays)
 
     return jitted
-
-
-def _jit_native(fn: Any, static: tuple) -> Any:
-    import jax
-
-    return jax.jit(lambda x, y, arrays: fn(x, y, **arrays, **dict(static)))
 
 
 def check_native_value_cell(nat: Any, bname: str, dtype: str, spec: tuple, reduction: str) -> None:
@@ -684,7 +578,7 @@ def check_native_value_cell(nat: Any, bname: str, dtype: str, spec: tuple, reduc
     call = to_backend(case, b, dtype)
     want = native_fn(nat, b, reduction)(call.x, call.y, **call.options)
     got = call_xbackend(nat.loss, call, reduction)
-    rtol, atol = native_tolerance(dtype, value_scale(case, reduction))
+    rtol, atol = tolerances(dtype, value_scale(nat.loss, case.x, case.options, reduction), computes=dtype)
     opts = {**case.options, "reduction": reduction}
     assert_matches_reference(got, to_numpy(want).astype(np.float64), like=want, dtype=want.dtype, rtol=rtol, atol=atol,
                              shape=tuple(want.shape), err_msg=f"{nat.call_text(opts)} vs {nat.xbackend_text(opts)}")
@@ -696,7 +590,7 @@ def check_native_grad_cell(nat: Any, bname: str, dtype: str, spec: tuple, reduct
     case = make_case(nat.loss, spec)
     call = to_backend(case, b, dtype)
 
-    want = autodiff_grad(b, native_fn(nat, b, reduction), call, wrt, reduction, jit=b.framework == "jax")
+    want = autodiff_grad(b, native_fn(nat, b, reduction), call, wrt, reduction, jit=b.jit)
     got = autodiff_grad(b, xbackend_fn(nat.loss, reduction), call, wrt, reduction)
     w = to_numpy(want).astype(np.float64)
     compare = np.ones(w.shape, dtype=bool)
@@ -708,7 +602,7 @@ def check_native_grad_cell(nat: Any, bname: str, dtype: str, spec: tuple, reduct
         valid = nat.grad_valid(wrt, to_numpy(call.x).astype(np.float64), to_numpy(call.y).astype(np.float64))
         if valid is not None:
             compare &= np.broadcast_to(valid, w.shape)
-    rtol, atol = native_tolerance(dtype, _finite_max(w))
+    rtol, atol = tolerances(dtype, finite_max(w), computes=dtype)
     assert_matches_reference(
         got, w, like=want, dtype=want.dtype, rtol=rtol, atol=atol, shape=tuple(want.shape), compare=compare
     )

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from tests.backends import Backend
-from tests.compat_support import assert_close_np, check, grad, on, rounded, skip_unless_dtype
+from tests.compat_support import assert_close_np, check, grad, native_grad, on, rounded, skip_unless_dtype
 
 keras = pytest.importorskip("keras", reason="keras is not installed (it is the oracle of xbackend.compat.keras)")
 if keras.backend.backend() != "tensorflow":
@@ -24,6 +24,7 @@ if keras.backend.backend() != "tensorflow":
 import tensorflow as tf
 
 from xbackend.compat import keras as xk
+from xbackend.testing._tolerance import finite_max
 
 N, C = 6, 4
 
@@ -51,19 +52,13 @@ def _np(t) -> np.ndarray:
 
 
 def _scale(x: np.ndarray) -> float:
-    return float(np.abs(x[np.isfinite(x)]).max()) + np.log(C)
+    """The size of a softmax loss's terms at logits ``x``: ``max|x| + log C`` (finite entries)."""
+    return finite_max(x) + np.log(C)
 
 
 def _probs(rng, shape, axis=-1):
     p = rng.uniform(0.05, 1.0, shape)
     return p / p.sum(axis=axis, keepdims=True)
-
-
-def _tf_grad(f, x: np.ndarray) -> np.ndarray:
-    v = tf.Variable(x)
-    with tf.GradientTape() as tape:
-        total = tf.reduce_sum(f(v))
-    return _np(tape.gradient(total, v))
 
 
 # ------------------------------------------------------------------------------- binary losses
@@ -122,7 +117,7 @@ def test_binary_losses_from_logits_gradients_match_keras_under_gradient_tape(ad_
                      ("binary_focal_crossentropy", dict(apply_class_balancing=True, gamma=2.0))]:
         g = grad(ad_backend, lambda v: on(ad_backend, getattr(xk, name))(yt, v, from_logits=True, **kw),
                  _b(ad_backend, d["y_pred"], "float64"))
-        ref = _tf_grad(lambda v: getattr(keras.losses, name)(d["y_true"], v, from_logits=True, **kw), d["y_pred"])
+        ref = native_grad("tensorflow", lambda v: getattr(keras.losses, name)(d["y_true"], v, from_logits=True, **kw), d["y_pred"])
         assert_close_np(g, ref, "float64", atol_scale=1.0, what=name)
 
 
@@ -234,7 +229,7 @@ def test_categorical_losses_from_logits_gradients_match_keras_under_gradient_tap
     yt = _b(ad_backend, d["y_true"], "float64")
     g = grad(ad_backend, lambda v: on(ad_backend, xk.categorical_crossentropy)(yt, v, from_logits=True, label_smoothing=0.1),
              _b(ad_backend, d["y_pred"], "float64"))
-    ref = _tf_grad(lambda v: keras.losses.categorical_crossentropy(d["y_true"], v, from_logits=True,
+    ref = native_grad("tensorflow", lambda v: keras.losses.categorical_crossentropy(d["y_true"], v, from_logits=True,
                                                                    label_smoothing=0.1), d["y_pred"])
     assert_close_np(g, ref, "float64", atol_scale=1.0, what="categorical")
     s = _sparse_data((N, C), True)
@@ -243,7 +238,7 @@ def test_categorical_losses_from_logits_gradients_match_keras_under_gradient_tap
     ys = _b(ad_backend, y, "float64")
     g = grad(ad_backend, lambda v: on(ad_backend, xk.sparse_categorical_crossentropy)(ys, v, from_logits=True, ignore_class=-1),
              _b(ad_backend, s["y_pred"], "float64"))
-    ref = _tf_grad(lambda v: keras.losses.sparse_categorical_crossentropy(y, v, from_logits=True, ignore_class=-1),
+    ref = native_grad("tensorflow", lambda v: keras.losses.sparse_categorical_crossentropy(y, v, from_logits=True, ignore_class=-1),
                    s["y_pred"])
     assert_close_np(g, ref, "float64", atol_scale=1.0, what="sparse")
 
@@ -430,7 +425,7 @@ def test_focal_losses_from_logits_gradients_match_keras_under_gradient_tape(ad_b
     yt = _b(ad_backend, d["y_true"], "float64")
     g = grad(ad_backend, lambda v: on(ad_backend, xk.categorical_focal_crossentropy)(yt, v, from_logits=True, **kw),
              _b(ad_backend, d["y_pred"], "float64"))
-    ref = _tf_grad(lambda v: keras.losses.categorical_focal_crossentropy(d["y_true"], v, from_logits=True, **kw),
+    ref = native_grad("tensorflow", lambda v: keras.losses.categorical_focal_crossentropy(d["y_true"], v, from_logits=True, **kw),
                    d["y_pred"])
     assert_close_np(g, ref, "float64", atol_scale=1.0, what="categorical_focal_crossentropy")
 
@@ -443,7 +438,7 @@ def test_focal_losses_from_logits_gradients_match_keras_under_gradient_tape(ad_b
         g = grad(ad_backend, lambda v: on(ad_backend, xb.softmax_focal_loss)(v, yi, gamma=gamma, alpha=a,
                                                                            label_smoothing=0.1),
                  _b(ad_backend, d["y_pred"], "float64"))
-        ref = _tf_grad(lambda v: keras.losses.categorical_focal_crossentropy(
+        ref = native_grad("tensorflow", lambda v: keras.losses.categorical_focal_crossentropy(
             np.eye(C)[y_int], v, alpha=alpha, gamma=gamma, from_logits=True, label_smoothing=0.1), d["y_pred"])
         assert_close_np(g, ref, "float64", atol_scale=1.0, what=f"softmax_focal_loss gamma={gamma}")
 

@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from xbackend.compat import optax as xo
+from xbackend.testing._tolerance import finite_max
 
 N, C = 6, 4
 
@@ -52,8 +53,8 @@ def _np(a) -> np.ndarray:
 
 
 def _scale(x: np.ndarray) -> float:
-    finite = np.abs(x[np.isfinite(x)])
-    return float(finite.max()) + np.log(C)
+    """The size of a softmax loss's terms at logits ``x``: ``max|x| + log C`` (finite entries)."""
+    return finite_max(x) + np.log(C)
 
 
 # ----------------------------------------------------------------------------- sigmoid family

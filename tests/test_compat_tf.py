@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from tests.backends import Backend
-from tests.compat_support import assert_close_np, check, grad, on, rounded, skip_unless_dtype
+from tests.compat_support import assert_close_np, check, grad, native_grad, on, rounded, skip_unless_dtype
 
 tf = pytest.importorskip("tensorflow", reason="tensorflow is not installed (it is the oracle of xbackend.compat.tf)")
 
@@ -110,13 +110,6 @@ def _xsig(backend: Backend, d: dict, dtype: str, weighted: bool, logits=None):
     return on(backend, xnn.sigmoid_cross_entropy_with_logits)(labels=z, logits=x)
 
 
-def _tf_grad(f, x: np.ndarray, dtype: str) -> np.ndarray:
-    v = tf.Variable(rounded(x, dtype), dtype=getattr(tf, dtype))
-    with tf.GradientTape() as tape:
-        total = tf.reduce_sum(f(v))
-    return _np(tape.gradient(total, v))
-
-
 # ------------------------------------------------------------------------------------- sigmoid
 
 SIG_CELLS = [("float64", c, False) for c in SIGMOID_CASES] + [("float64", c, True) for c in WEIGHTED_CASES] + [
@@ -138,10 +131,10 @@ def test_sigmoid_and_weighted_cross_entropy_with_logits_gradients_match_gradient
     g = grad(ad_backend, lambda v: _xsig(ad_backend, d, "float64", weighted, logits=v),
              _b(ad_backend, d["logits"], "float64"))
     if weighted:
-        ref = _tf_grad(lambda v: tf.nn.weighted_cross_entropy_with_logits(
+        ref = native_grad("tensorflow", lambda v: tf.nn.weighted_cross_entropy_with_logits(
             _t(d["labels"], "float64"), v, _t(d["pos_weight"], "float64")), d["logits"], "float64")
     else:
-        ref = _tf_grad(lambda v: tf.nn.sigmoid_cross_entropy_with_logits(
+        ref = native_grad("tensorflow", lambda v: tf.nn.sigmoid_cross_entropy_with_logits(
             labels=_t(d["labels"], "float64"), logits=v), d["logits"], "float64")
     assert_close_np(g, ref, "float64", atol_scale=1.0)
 
@@ -222,12 +215,12 @@ def test_softmax_cross_entropy_with_logits_gradient_matches_gradient_tape_for_no
     y = _b(ad_backend, d["labels"], "float64")
     g = grad(ad_backend, lambda v: on(ad_backend, xnn.softmax_cross_entropy_with_logits)(y, v, axis=1),
              _b(ad_backend, d["logits"], "float64"))
-    ref = _tf_grad(lambda v: tf.nn.softmax_cross_entropy_with_logits(d["labels"], v, axis=1), d["logits"], "float64")
+    ref = native_grad("tensorflow", lambda v: tf.nn.softmax_cross_entropy_with_logits(d["labels"], v, axis=1), d["logits"], "float64")
     assert_close_np(g, ref, "float64", atol_scale=1.0)
     # and with respect to the labels (TensorFlow differentiates them too: -log softmax)
     gy = grad(ad_backend, lambda v: on(ad_backend, xnn.softmax_cross_entropy_with_logits)(v, _b(ad_backend, d["logits"], "float64"),
                                                                           axis=1), y)
-    refy = _tf_grad(lambda v: tf.nn.softmax_cross_entropy_with_logits(v, d["logits"], axis=1), d["labels"], "float64")
+    refy = native_grad("tensorflow", lambda v: tf.nn.softmax_cross_entropy_with_logits(v, d["logits"], axis=1), d["labels"], "float64")
     assert_close_np(gy, refy, "float64", atol_scale=1.0)
 
 
@@ -238,7 +231,7 @@ def test_softmax_cross_entropy_with_logits_gradient_is_exact_for_labels_not_summ
     g = grad(ad_backend, lambda v: on(ad_backend, xnn.softmax_cross_entropy_with_logits)(_b(ad_backend, y, "float64"), v),
              _b(ad_backend, x, "float64"))
     assert_close_np(g, exact, "float64", atol_scale=1.0)
-    native = _tf_grad(lambda v: tf.nn.softmax_cross_entropy_with_logits(y, v), x, "float64")
+    native = native_grad("tensorflow", lambda v: tf.nn.softmax_cross_entropy_with_logits(y, v), x, "float64")
     np.testing.assert_allclose(native, s - y)  # TensorFlow's fused kernel assumes Σy = 1
 
 
@@ -268,7 +261,7 @@ def test_sparse_softmax_cross_entropy_with_logits_gradient_matches_gradient_tape
     y = _b(ad_backend, d["labels"], "float64")
     g = grad(ad_backend, lambda v: on(ad_backend, xnn.sparse_softmax_cross_entropy_with_logits)(y, v),
              _b(ad_backend, d["logits"], "float64"))
-    ref = _tf_grad(lambda v: tf.nn.sparse_softmax_cross_entropy_with_logits(d["labels"], v), d["logits"], "float64")
+    ref = native_grad("tensorflow", lambda v: tf.nn.sparse_softmax_cross_entropy_with_logits(d["labels"], v), d["logits"], "float64")
     assert_close_np(g, ref, "float64", atol_scale=1.0)
 
 
@@ -307,5 +300,5 @@ def test_weighted_cross_entropy_gradient_at_logit_0_is_exact_where_tf_gives_1_0(
     g = grad(ad_backend, lambda v: on(ad_backend, xnn.weighted_cross_entropy_with_logits)(_b(ad_backend, z, dtype), v, 3.0),
              _b(ad_backend, x, dtype))
     assert_close_np(g, exact, dtype)
-    native = _tf_grad(lambda v: tf.nn.weighted_cross_entropy_with_logits(_t(z, dtype), v, 3.0), x, dtype)
+    native = native_grad("tensorflow", lambda v: tf.nn.weighted_cross_entropy_with_logits(_t(z, dtype), v, 3.0), x, dtype)
     np.testing.assert_array_equal(native, [1.0, 0.0], err_msg="TensorFlow's gradient at 0 changed: update docs/compat.md")

@@ -34,6 +34,7 @@ import pytest
 import xbackend as xb
 from tests.backends import Backend, require
 from xbackend.testing import tolerance
+from xbackend.testing._autodiff import grad_of
 
 inf, nan = math.inf, math.nan
 LOG2 = math.log(2.0)
@@ -49,33 +50,14 @@ def ints(backend: Backend, a: Any) -> Any:
 def value_and_grad(backend: Backend, fn: Callable, x_np: Any) -> tuple[np.ndarray, np.ndarray | None]:
     """``fn(x)`` and the gradient of ``sum(fn(x))`` with respect to ``x`` (float64).
 
-    The gradient is None on backends without autodiff (their values are still checked).
+    By the toolkit's driver (:func:`xbackend.testing._autodiff.grad_of`); the gradient is None
+    on backends without autodiff (their values are still checked).
     """
     x = backend.asarray(np.asarray(x_np, dtype=np.float64), "float64")
-    fw = backend.framework
-    if fw == "torch":
-        import torch
-
-        x = x.detach().clone().requires_grad_(True)
-        out = fn(x)
-        (g,) = torch.autograd.grad(out.sum(), x)
-        return backend.to_numpy(out), backend.to_numpy(g)
-    if fw == "jax":
-        import jax
-        import jax.numpy as jnp
-
-        # compiled: one XLA program per case instead of one per eager op (much faster)
-        value, grad = jax.jit(lambda t: (fn(t), jax.grad(lambda u: jnp.sum(fn(u)))(t)))(x)
-        return backend.to_numpy(value), backend.to_numpy(grad)
-    if fw == "tensorflow":
-        import tensorflow as tf
-
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            out = fn(x)
-            total = tf.reduce_sum(out)
-        return backend.to_numpy(out), backend.to_numpy(tape.gradient(total, x))
-    return backend.to_numpy(fn(x)), None
+    if not backend.autodiff:
+        return backend.to_numpy(fn(x)), None
+    value, grad = grad_of(backend, fn, x, jit=True)  # JAX: one compiled program per case
+    return backend.to_numpy(value), backend.to_numpy(grad)
 
 
 def assert_same(got: np.ndarray, want: Any, what: str) -> None:

@@ -20,6 +20,7 @@ import xbackend as xb
 from tests import conformance as cf
 from tests.backends import BY_NAME, require
 from xbackend.testing import _oracles, assert_matches_reference, tolerance
+from xbackend.testing._tolerance import K_OPS, tolerances, value_scale
 
 jax = require("jax")
 import jax.numpy as jnp
@@ -54,7 +55,7 @@ def test_jit_value_equals_closed_form(loss):
     f, arrays = _jitted(loss, call, "mean")
     out = f(call.x, call.y, arrays)
     ref = _oracles.closed_form(loss, call.x, call.y, reduction="mean", input_dtype=DTYPE, **call.options)
-    rtol, atol = cf.xbackend_tolerance(DTYPE, cf.value_scale(case, "mean"))
+    rtol, atol = tolerances(DTYPE, value_scale(loss, case.x, case.options, "mean"))
     assert_matches_reference(out, ref, like=call.x, rtol=rtol, atol=atol, shape=())
 
 
@@ -70,7 +71,7 @@ def test_jit_grad_equals_finite_differences(loss):
     ref, err = _oracles.closed_form_grad(
         loss, call.x, call.y, wrt="logits", cotangent=cot, input_dtype=DTYPE, return_error=True, **call.options
     )
-    rtol, atol = cf.xbackend_tolerance(DTYPE, float(np.max(np.abs(ref))), grad=True)
+    rtol, atol = tolerances(DTYPE, float(np.max(np.abs(ref))), grad=True)
     assert_matches_reference(g, ref, like=call.x, rtol=rtol, atol=atol + float(np.max(err)))
 
 
@@ -96,7 +97,7 @@ def test_jit_primitives_equal_closed_form():
     opts = ({}, {}, {}, {"where": where}, {"axis": 0}, {"where": where})
     for out, name, o in zip(prims(x, where), names, opts, strict=False):
         ref = _oracles.closed_form(name, x, **o)
-        assert_matches_reference(out, ref, like=x, rtol=tolerance(DTYPE, cf.K_OPS), atol=tolerance(DTYPE, cf.K_OPS) * 16)
+        assert_matches_reference(out, ref, like=x, rtol=tolerance(DTYPE, K_OPS), atol=tolerance(DTYPE, K_OPS) * 16)
 
 
 def test_hessian_of_softmax_cross_entropy_is_diag_p_minus_ppT():

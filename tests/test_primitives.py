@@ -20,6 +20,7 @@ import xbackend as xb
 from tests import conformance as cf
 from tests.backends import ALL, BY_NAME, require
 from xbackend.testing import _oracles, assert_matches_reference, to_numpy, tolerance
+from xbackend.testing._tolerance import tolerances
 
 SETS = {
     "sigmoid": ((),),
@@ -84,7 +85,7 @@ def test_primitive_equals_closed_form(name, spec, bname, dtype):
     x, o = _to(b, x64, opts, dtype)
     out = getattr(xb, name)(x, **o)
     ref = _oracles.closed_form(name, x, **o)
-    rtol, atol = cf.xbackend_tolerance(dtype, _scale(x64) if name in ("logsumexp", "log_softmax") else 1.0)
+    rtol, atol = tolerances(dtype, _scale(x64) if name in ("logsumexp", "log_softmax") else 1.0)
     assert_matches_reference(out, ref, like=x, rtol=rtol, atol=atol)
 
 
@@ -99,7 +100,7 @@ def test_primitive_gradient_equals_finite_differences(name, spec, bname, dtype):
     ref, err = _oracles.closed_form_grad(name, x, wrt="logits", cotangent=cot, return_error=True, **o)
     if "where" in opts:  # masked entries are constants: gradient exactly 0
         ref = np.where(opts["where"], ref, 0.0)
-    rtol, atol = cf.xbackend_tolerance(dtype, float(np.max(np.abs(ref))), grad=True)
+    rtol, atol = tolerances(dtype, float(np.max(np.abs(ref))), grad=True)
     assert_matches_reference(g, ref, like=x, rtol=rtol, atol=atol + float(np.max(err)))
 
 
@@ -160,7 +161,7 @@ def test_primitive_matches_native(name, spec, bname, dtype):
         compare = ~masked
     else:
         compare = None
-    rtol, atol = cf.native_tolerance(dtype, _scale(x64) if name in ("logsumexp", "log_softmax") else 1.0)
+    rtol, atol = tolerances(dtype, _scale(x64) if name in ("logsumexp", "log_softmax") else 1.0, computes=dtype)
     w = to_numpy(want).astype(np.float64)
     assert_matches_reference(got, w, like=want, dtype=want.dtype, rtol=rtol, atol=atol, compare=compare)
     cot = b.asarray(cot64, dtype)
@@ -171,7 +172,7 @@ def test_primitive_matches_native(name, spec, bname, dtype):
     gn = to_numpy(g_native).astype(np.float64)
     if "where" in opts:
         gn = np.where(opts["where"], gn, 0.0)  # masked entries: constants, gradient 0
-    rtol, atol = cf.native_tolerance(dtype, float(np.max(np.abs(gn))))
+    rtol, atol = tolerances(dtype, float(np.max(np.abs(gn))), computes=dtype)
     assert_matches_reference(g, gn, like=x, rtol=rtol, atol=atol)
 
 

@@ -36,6 +36,7 @@ from hypothesis import strategies as st
 import xbackend as xb
 from tests.backends import BY_NAME, Backend, skip_reason
 from xbackend.testing import _oracles, tolerance
+from xbackend.testing._autodiff import grad_of
 
 BACKENDS = ("numpy", "torch", "jax")
 AD_BACKENDS = ("torch", "jax")
@@ -417,17 +418,8 @@ def test_sigmoid_losses_agree_with_the_float64_closed_form(bname, data):
 
 
 def autodiff_grad(b: Backend, fn, x: Any, cot: np.ndarray) -> np.ndarray:
-    """d/dx Σ cot·fn(x) by the framework's autodiff (float64)."""
-    if b.framework == "torch":
-        import torch
-
-        t = x.detach().clone().requires_grad_(True)
-        (g,) = torch.autograd.grad((fn(t) * torch.as_tensor(cot)).sum(), t)
-        return host(b, g)
-    import jax
-    import jax.numpy as jnp
-
-    return host(b, jax.jit(jax.grad(lambda t: jnp.sum(fn(t) * jnp.asarray(cot))))(x))
+    """d/dx Σ cot·fn(x) by the framework's autodiff (float64; JAX compiled)."""
+    return host(b, grad_of(b, fn, x, b.asarray(cot, "float64"), jit=True)[1])
 
 
 @property_test(25, 10, AD_BACKENDS)

@@ -14,10 +14,11 @@ xbackend computes 16-bit inputs in float32, so the float64 native is the fair re
 Labels, weights and cotangents are dyadic (k/16), so they are exact in every dtype and
 soft labels sum to exactly 1 (TF's softmax gradient assumes it).
 
-Tolerances (no single number): a loss computed in dtype ``c`` (float32 for 16-bit inputs)
-from terms of size ``S`` has an absolute error of about ``K·eps(c)·S``; rounding the result
-to the output dtype ``d`` adds ``eps(d)/2`` relative. ``K = 16`` counts the roundings along
-a row (shift, exp, sum over C, log, weight, reduce). Gradients use ``S = max|reference|``.
+Tolerances: the toolkit's model, :func:`xbackend.testing._tolerance.tolerances` (``K_OPS
+= 16`` roundings in the computing dtype, float32 for 16-bit inputs, plus half an eps of the
+dtype for the final rounding), with the value scale
+:func:`~xbackend.testing._tolerance.value_scale` of the cell's inputs (its sample weights,
+at most 1.875, left out as before) and ``max|reference|`` for gradients.
 """
 
 from __future__ import annotations
@@ -39,9 +40,9 @@ import tensorflow as tf
 
 import xbackend as xb
 from xbackend.testing import _oracles, assert_matches_reference, to_numpy, tolerance
+from xbackend.testing._tolerance import K_OPS, finite_max, tolerances, value_scale
 
 N, C = 4, 5
-K_OPS = 16
 DTYPES = ("float64", "float32", "float16", "bfloat16")
 MODES = ("eager", "function", "xla")
 IGNORE = -1
@@ -218,19 +219,11 @@ def native_results(dtype: str) -> dict:
     return out
 
 
-def _tol(dtype: str, scale: float) -> tuple[float, float]:
-    c = "float32" if dtype in ("float16", "bfloat16") else dtype
-    rtol = tolerance(c, K_OPS) + (tolerance(dtype, 0.5) if dtype != c else 0.0)
-    return rtol, tolerance(c, K_OPS) * scale
-
-
 def _value_scale(cell: Cell) -> float:
-    s = 1.0 + float(np.max(np.abs(data()["x"]))) + (np.log(C) if cell.rowwise else 0.0)
-    if "pos_weight" in cell.options or "pos_weight" in cell.args:
-        s *= 3.0
-    if cell.reduction == "sum":
-        s *= N
-    return s
+    """:func:`value_scale` of the cell's float64 inputs (the sample weights left out)."""
+    x, _, opts = _inputs(cell, {k: tf.constant(v) for k, v in data().items()})
+    opts = {k: to_numpy(v) if tf.is_tensor(v) else v for k, v in opts.items() if k != "weights"}
+    return value_scale(cell.loss, to_numpy(x), opts, cell.reduction)
 
 
 def _ids(params):
@@ -251,7 +244,7 @@ def test_value_matches_tf_native(cell_id, mode, dtype):
     cell = BY_ID[cell_id]
     got = xbackend_results(mode, dtype)[cell_id]["value"]
     want = native_results(dtype)[cell_id]["value"]
-    rtol, atol = _tol(dtype, _value_scale(cell))
+    rtol, atol = tolerances(dtype, _value_scale(cell))
     like = tensors(dtype)["x"]
     assert_matches_reference(got, want, like=like, rtol=rtol, atol=atol, err_msg=f"{cell.native} vs xbackend.{cell.loss}")
 
@@ -264,7 +257,7 @@ def test_gradient_matches_tf_native_gradient_tape(cell_id, mode, dtype):
     like = tensors(dtype)["x"]
     assert ("dy" in got) == cell.float_labels
     for key in ("dx", "dy") if cell.float_labels else ("dx",):
-        rtol, atol = _tol(dtype, float(np.max(np.abs(want[key]))))
+        rtol, atol = tolerances(dtype, finite_max(want[key]))
         assert_matches_reference(got[key], want[key], like=like, rtol=rtol, atol=atol, err_msg=f"{key} of {cell.id}")
 
 

@@ -8,7 +8,9 @@ symbolic batch. The reference is optax's loss under the same transformation wher
 has the loss (the float options spelled with optax: ``optax.smooth_labels`` for label
 smoothing, ``z·logsumexp²`` added for the z-loss); the softmax focal loss and the two
 probability losses have no optax counterpart, so there the reference is the float64
-closed form of :mod:`xbackend.testing._oracles` (finite differences for derivatives).
+closed form of :mod:`xbackend.testing._oracles` (finite differences for derivatives,
+:func:`~xbackend.testing._oracles.closed_form_grad`, within the toolkit's float32 gradient
+tolerance plus the finite differences' own error bound).
 
 Float options may be traced: a ``label_smoothing``/``z_loss``/``gamma``/``alpha``/``eps``
 schedule compiles once, and inside a user's ``jax.jit`` a traced value gives what optax
@@ -27,6 +29,7 @@ import pytest
 import xbackend as xb
 from tests.backends import require
 from xbackend.testing import _oracles, tolerance
+from xbackend.testing._tolerance import finite_max, tolerances
 
 jax = require("jax")
 optax = pytest.importorskip("optax")
@@ -36,8 +39,6 @@ N, C = 3, 4
 #: float32 results against float32 optax or the float64 closed form of the rounded inputs
 RTOL = tolerance("float32", 128)  # ~1.5e-5
 ATOL = 1e-6
-#: against finite differences of the closed form (FD error ~1e-9, float32 rounding above)
-FD_RTOL, FD_ATOL = 1e-4, 1e-5
 
 
 def _smooth_binary(z: Any, eps: Any) -> Any:
@@ -113,10 +114,18 @@ def close(got: Any, want: Any, rtol: float = RTOL, atol: float = ATOL) -> None:
     np.testing.assert_allclose(np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64), rtol=rtol, atol=atol)
 
 
-def fd_grad(case: Case, x: np.ndarray, y: np.ndarray, reduction: str, cotangent: Any = None, **options) -> np.ndarray:
-    """Finite differences of the float64 closed form with respect to the logits."""
+def fd_grad(case: Case, x: np.ndarray, y: np.ndarray, reduction: str, **options) -> tuple[np.ndarray, float]:
+    """Finite differences of the float64 closed form with respect to the logits, and their
+    error bound (:func:`~xbackend.testing._oracles.closed_form_grad`)."""
     opts = {**case.options, **options}
-    return _oracles.closed_form_grad(case.name, x, y, cotangent=cotangent, reduction=reduction, **opts)
+    return _oracles.closed_form_grad(case.name, x, y, reduction=reduction, return_error=True, **opts)
+
+
+def close_fd(got: Any, ref: Any, err: float) -> None:
+    """A float32 gradient against finite differences: the toolkit's tolerance
+    (:func:`~xbackend.testing._tolerance.tolerances`, scale ``max|ref|``) plus their bound ``err``."""
+    rtol, atol = tolerances("float32", finite_max(ref), grad=True)
+    close(got, ref, rtol, atol + float(np.max(err)))
 
 
 # --------------------------------------------------------------------------- grad
@@ -129,7 +138,7 @@ def test_grad(case):
         want = jax.jit(jax.grad(lambda x: case.reference(x, case.y, "mean")))(case.x)
         close(got, want)
     else:
-        close(got, fd_grad(case, case.x, case.y, "mean"), FD_RTOL, FD_ATOL)
+        close_fd(got, *fd_grad(case, case.x, case.y, "mean"))
 
 
 # ----------------------------------------------------------------- per-example: vmap
@@ -154,22 +163,23 @@ def test_vmap_of_grad_gives_per_example_gradients(case):
         want = jax.vmap(jax.grad(lambda x, y: case.reference(x, y, "sum")))(case.x, case.y)
         close(got, want)
     else:
-        want = [fd_grad(case, case.x[i], case.y[i], "sum") for i in range(N)]
-        close(got, want, FD_RTOL, FD_ATOL)
+        want, err = zip(*(fd_grad(case, case.x[i], case.y[i], "sum") for i in range(N)), strict=True)
+        close_fd(got, np.stack(want), max(err))
 
 
 # ----------------------------------------------------------------- Jacobians, JVP
 
 
-def _fd_jacobian(case: Case) -> np.ndarray:
-    """d loss_i / d x of the unreduced loss, one cotangent per output."""
+def _fd_jacobian(case: Case) -> tuple[np.ndarray, np.ndarray]:
+    """d loss_i / d x of the unreduced loss and its error bound: every loss depends on its
+    own unit only (a row, or an element), differentiated one unit at a time
+    (:func:`~xbackend.testing._oracles.closed_form_grad_units`); zero elsewhere."""
+    g, err = _oracles.closed_form_grad_units(case.name, case.x, case.y, **case.options)
     out_shape = (N,) if case.rowwise else (N, C)
     jac = np.zeros((*out_shape, N, C))
     for i in np.ndindex(out_shape):
-        e = np.zeros(out_shape)
-        e[i] = 1.0
-        jac[i] = fd_grad(case, case.x, case.y, "none", cotangent=e)
-    return jac
+        jac[(*i, *i)] = g[i]  # a row: jac[i, i, :]; an element: jac[i, j, i, j]
+    return jac, err
 
 
 @pytest.mark.parametrize("transform", ["jacfwd", "jacrev"])
@@ -180,7 +190,7 @@ def test_jacobian(case, transform):
     if case.optax is not None:
         close(got, jax.jit(jac(lambda x: case.reference(x, case.y)))(case.x))
     else:
-        close(got, _fd_jacobian(case), FD_RTOL, FD_ATOL)
+        close_fd(got, *_fd_jacobian(case))
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
@@ -193,7 +203,8 @@ def test_jvp(case):
         close(tangent, want_tangent)
     else:
         close(value, _oracles.closed_form(case.name, case.x, case.y, reduction="mean", **case.options))
-        close(tangent, np.sum(fd_grad(case, case.x, case.y, "mean") * t), FD_RTOL, FD_ATOL)
+        g, err = fd_grad(case, case.x, case.y, "mean")
+        close_fd(tangent, np.sum(g * t), err * np.sum(np.abs(t)))
 
 
 def _fd_hessian(case: Case) -> np.ndarray:
@@ -205,7 +216,7 @@ def _fd_hessian(case: Case) -> np.ndarray:
         xp, xm = x0.copy(), x0.copy()
         xp[i] += h
         xm[i] -= h
-        return (fd_grad(case, xp, case.y, "sum") - fd_grad(case, xm, case.y, "sum")) / (2 * h)
+        return (fd_grad(case, xp, case.y, "sum")[0] - fd_grad(case, xm, case.y, "sum")[0]) / (2 * h)
 
     for i in np.ndindex(N, C):
         hess[..., i[0], i[1]] = (4 * d(i, 1e-3) - d(i, 2e-3)) / 3
@@ -250,7 +261,7 @@ def test_jit_with_traced_float_options(case):
         close(grad, want_grad)
     else:
         close(value, _oracles.closed_form(case.name, case.x, case.y, reduction="sum", **opts))
-        close(grad, fd_grad(case, case.x, case.y, "sum", **opts), FD_RTOL, FD_ATOL)
+        close_fd(grad, *fd_grad(case, case.x, case.y, "sum", **opts))
 
 
 def _compiles(fn: Callable[[], Any]) -> int:
@@ -366,7 +377,7 @@ def test_export_with_a_symbolic_batch(case):
         for r, got in zip(REDUCTIONS, exp.call(x, y), strict=False):
             close(got, _oracles.closed_form(case.name, x, y, reduction=r, **case.options))
     grad = jax.grad(lambda x: exp.call(x, y)[2])(x)  # "mean", at the last batch size
-    close(grad, fd_grad(case, x, y, "mean"), FD_RTOL, FD_ATOL)
+    close_fd(grad, *fd_grad(case, x, y, "mean"))
 
 
 def test_export_soft_labels_with_symbolic_leading_dimensions():
@@ -379,4 +390,4 @@ def test_export_soft_labels_with_symbolic_leading_dimensions():
     x = rng.normal(size=(2, 3, C)).astype(np.float32)
     y = rng.dirichlet(np.ones(C), size=(2, 3)).astype(np.float32)
     close(exp.call(x, y), _oracles.closed_form(case.name, x, y, reduction="mean", **case.options))
-    close(jax.grad(lambda x: exp.call(x, y))(x), fd_grad(case, x, y, "mean"), FD_RTOL, FD_ATOL)
+    close_fd(jax.grad(lambda x: exp.call(x, y))(x), *fd_grad(case, x, y, "mean"))

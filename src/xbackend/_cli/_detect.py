@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from xbackend.testing._registry import BACKENDS, BY_NAME, GPU_OF, TestBackend
+
 __all__ = [
     "CAPTURED",
     "FRAMEWORKS",
@@ -30,6 +32,7 @@ __all__ = [
     "converter",
     "detect",
     "installed",
+    "member",
     "parse_backends",
     "prepare_environment",
     "quiet",
@@ -45,8 +48,9 @@ FRAMEWORKS: dict[str, tuple[str, str, str]] = {
     "dask": ("dask", "dask.array", "dask"),
     "cupy": ("cupy", "cupy", "cupy"),
 }
-GPU_ONLY = {"cupy"}
-HAS_GPU_MEMBER = {"torch", "jax", "tensorflow", "cupy"}
+#: frameworks with a GPU member / with only a GPU member, from the backend registry
+HAS_GPU_MEMBER = set(GPU_OF)
+GPU_ONLY = {b.framework for b in BACKENDS if b.gpu} - {b.framework for b in BACKENDS if not b.gpu}
 
 #: framework log lines captured while importing / running (shown with --verbose)
 CAPTURED: list[str] = []
@@ -162,35 +166,12 @@ def _version(framework: str) -> str:
 
 
 def _gpu_available(framework: str) -> tuple[bool, str]:
-    """(visible, detail); never raises."""
+    """(visible, detail) from the backend registry's GPU probe; never raises."""
     try:
         with quiet():
-            if framework == "torch":
-                import torch
-
-                ok = torch.cuda.is_available()
-                return ok, torch.cuda.get_device_name(0) if ok else "torch sees no CUDA device"
-            if framework == "jax":
-                import jax
-
-                try:
-                    devs = jax.devices("gpu")
-                except RuntimeError:
-                    return False, "jax sees no GPU (CPU-only jaxlib or no device)"
-                return bool(devs), str(devs[0].device_kind) if devs else "no GPU"
-            if framework == "tensorflow":
-                import tensorflow as tf
-
-                devs = tf.config.list_physical_devices("GPU")
-                return bool(devs), devs[0].name if devs else "tensorflow sees no GPU"
-            if framework == "cupy":
-                import cupy
-
-                n = cupy.cuda.runtime.getDeviceCount()
-                return n > 0, f"{n} device(s)" if n else "no CUDA device"
+            return BY_NAME[GPU_OF.get(framework, framework)].gpu_status()
     except Exception as exc:
         return False, _short_error(exc)
-    return False, "no GPU member"
 
 
 def parse_backends(spec: str | None) -> list[str] | None:
@@ -259,16 +240,19 @@ def detect(backends: list[str] | None = None, device: str = "all",
     return out
 
 
+def member(target: Target) -> TestBackend:
+    """``target``'s entry in the backend registry the test matrix uses (its capabilities)."""
+    return BY_NAME[GPU_OF[target.framework] if target.device == "gpu" else target.framework]
+
+
 def converter(target: Target, dtype: str | None = None) -> Callable[[np.ndarray], Any]:
     """NumPy array -> an array of ``target``'s framework on its device (float data in
-    ``dtype`` when given), through the registry the test matrix uses."""
-    from xbackend.testing._registry import BY_NAME, GPU_OF
-
-    member = BY_NAME[GPU_OF[target.framework] if target.device == "gpu" else target.framework]
+    ``dtype`` when given), through the registry."""
+    b = member(target)
 
     def conv(a: np.ndarray) -> Any:
         a = np.asarray(a)
-        return member.asarray(a, dtype if (dtype is not None and a.dtype.kind == "f") else None)
+        return b.asarray(a, dtype if (dtype is not None and a.dtype.kind == "f") else None)
 
     return conv
 

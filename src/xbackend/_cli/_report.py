@@ -25,7 +25,8 @@ from xbackend._cli._detect import (
     quiet,
     render_table,
 )
-from xbackend._cli._suite import FACTOR, SHORT, Row, Runner, cases, scheduler
+from xbackend._cli._suite import SHORT, Row, Runner, cases, scheduler
+from xbackend.testing._tolerance import REPORT_OPS
 
 __all__ = ["Progress", "render_rows", "run"]
 
@@ -187,7 +188,7 @@ def run(args: Any, out: Callable[[str], None]) -> int:
 
         out(json.dumps({
             "xbackend": __version__, "python": platform.python_version(), "machine": platform.machine(),
-            "tolerance": f"tolerance(dtype, {FACTOR:g}) = {FACTOR:g}·eps(dtype), relative to |ref| (+ max|ref| "
+            "tolerance": f"tolerance(dtype, {REPORT_OPS:g}) = {REPORT_OPS:g}·eps(dtype), relative to |ref| (+ max|ref| "
                          "for normwise checks)",
             "backends": [{"name": t.name, "framework": t.framework, "device": t.device, "status": t.status,
                           "detail": t.detail} for t in targets],
@@ -221,7 +222,7 @@ def _print_report(rows: list[Row], targets: list[Target], summary: str, out: Cal
         out("Columns, float64: nat = vs the framework's own loss (values and gradients), cf = values vs")
         out("the float64 closed form, grad.fd = gradients vs finite differences of the closed form (good")
         out("to ~1e-10); abs = max|Δ|, rel = max|Δ|/max|ref| (elementwise for the ±1e9/±inf cases).")
-        out(f"err/tol = worst error over every dtype and check / its tolerance {FACTOR:g}·eps(dtype): > 1 fails.")
+        out(f"err/tol = worst error over every dtype and check / its tolerance {REPORT_OPS:g}·eps(dtype): > 1 fails.")
         out("Dtypes: float64, float32, and the half precisions a backend has (plain cases, vs the closed")
         out("form); gradients where it has autodiff (JAX: each case under jax.jit); (p) = takes probabilities.")
     by_fw: dict[str, list[str]] = {}

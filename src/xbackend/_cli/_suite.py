@@ -4,6 +4,10 @@ Every loss runs on one target (framework × device) in a few dtypes, on a plain 
 options case and an edge case; each result is compared with the float64 closed form of
 :mod:`xbackend.testing._oracles`, with the framework's native losses registered there, and (with
 autodiff) gradients with the natives' gradients and finite differences of the closed form.
+Tolerances, the autodiff driver, the finite differences and each backend's capabilities
+(dtypes, autodiff, compiled references, devices) are the test matrix's own:
+:mod:`xbackend.testing._tolerance` (``ops = REPORT_OPS``), :mod:`xbackend.testing._autodiff`,
+:func:`xbackend.testing._oracles.closed_form_grad` and :mod:`xbackend.testing._registry`.
 Inputs are generated in float64 with a fixed seed and rounded to each dtype; the closed
 form is evaluated at the *rounded* inputs, so it is the exact answer to the question the
 backend was asked.
@@ -18,25 +22,17 @@ from typing import Any
 
 import numpy as np
 
-from xbackend._cli._detect import Target, _short_error, converter
+from xbackend._cli._detect import Target, _short_error, converter, member
+from xbackend.testing._autodiff import compiled, grad_of
+from xbackend.testing._registry import TestBackend
+from xbackend.testing._tolerance import HALF, REPORT_OPS, tolerances
 
-__all__ = ["DTYPES", "FACTOR", "SHORT", "Case", "Check", "Row", "Runner", "cases", "scheduler"]
+__all__ = ["LEFT_OUT", "SHORT", "Case", "Check", "Row", "Runner", "cases", "dtypes", "scheduler"]
 
 N, C = 4, 5
-#: tolerance factor: a check passes when |got - ref| <= tolerance(dtype, FACTOR)·(|ref| + floor)
-FACTOR = 32.0
-HALF = {"float16", "bfloat16"}
-#: floating dtypes each framework is checked in (half precision: against the closed form only)
-DTYPES = {
-    "numpy": ("float64", "float32", "float16"),
-    "array_api_strict": ("float64", "float32"),
-    "torch": ("float64", "float32", "float16", "bfloat16"),
-    "jax": ("float64", "float32", "bfloat16"),  # one compile per case and dtype: keep them few
-    "tensorflow": ("float64", "float32", "float16", "bfloat16"),
-    "dask": ("float64", "float32"),
-    "cupy": ("float64", "float32", "float16"),
-}
-AUTODIFF = ("torch", "jax", "tensorflow")
+#: dtypes the registry lists that the report leaves out, to keep it short (JAX: one compile
+#: per case and dtype; Dask: every call is a graph)
+LEFT_OUT = {"jax": ("float16",), "dask": ("float16",)}
 SHORT = {
     "sigmoid_cross_entropy": "sigmoid_xent",
     "softmax_cross_entropy": "softmax_xent",
@@ -66,6 +62,12 @@ class Case:
     options: dict
     half: bool = False
     grad: bool = True
+
+
+def dtypes(target: Target) -> tuple[str, ...]:
+    """The floating dtypes ``target`` is checked in: its registry entry's, less
+    :data:`LEFT_OUT` (half precision: against the closed form only)."""
+    return tuple(d for d in member(target).dtypes if d not in LEFT_OUT.get(target.framework, ()))
 
 
 def _data() -> dict[str, np.ndarray]:
@@ -247,14 +249,14 @@ def _compare(got: np.ndarray, ref: np.ndarray, dtype: str, *, elementwise: bool,
              extra_tol: Any = 0.0) -> tuple[float, float, float, str]:
     """(abs, rel, ratio, problem) of ``got`` against ``ref``.
 
-    Allowed error per element: ``tol·(|ref| + s) + extra_tol + tiny`` with ``tol =
-    tolerance(dtype, FACTOR)``, ``s = floor`` (elementwise) or ``max|ref|`` (normwise),
-    ``extra_tol`` the reference's own error (a number or an array of ``ref``'s shape) and
-    ``tiny`` the dtype's smallest normal number (a result may underflow below it).
+    Allowed error per element: ``rtol·|ref| + atol + extra_tol + tiny`` with ``(rtol,
+    atol) = tolerances(dtype, s, ops=REPORT_OPS, computes=dtype)`` (the one model,
+    :mod:`xbackend.testing._tolerance`),
+    ``s = floor`` (elementwise) or ``max|ref|`` (normwise), ``extra_tol`` the reference's
+    own error (a number or an array of ``ref``'s shape) and ``tiny`` the dtype's smallest
+    normal number (a result may underflow below it).
     Non-finite entries must match exactly (inf sign, NaN where NaN). ``rel`` is elementwise
     or normwise (``max|Δ| / max|ref|``) accordingly."""
-    from xbackend.testing import tolerance
-
     got = np.asarray(got, dtype=np.float64)
     ref = np.asarray(ref, dtype=np.float64)
     if got.shape != ref.shape:
@@ -273,10 +275,10 @@ def _compare(got: np.ndarray, ref: np.ndarray, dtype: str, *, elementwise: bool,
     extra_tol = np.broadcast_to(np.asarray(extra_tol, dtype=np.float64), ref.shape)[both]
     diff = np.abs(g - r)
     scale = float(np.max(np.abs(r)))
-    tol = tolerance(dtype, FACTOR)
+    rtol, atol = tolerances(dtype, floor if elementwise else scale, ops=REPORT_OPS, computes=dtype)
     # below the dtype's smallest normal number a result may underflow (9.4e-14 is 0 in float16)
     tiny = 2.0**-126 if dtype == "bfloat16" else float(np.finfo(dtype).tiny)
-    allowed = tol * (np.abs(r) + (floor if elementwise else scale)) + extra_tol + tiny
+    allowed = rtol * np.abs(r) + atol + extra_tol + tiny
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = float(np.max(np.where(allowed > 0, diff / allowed, np.where(diff > 0, np.inf, 0.0))))
         if elementwise:
@@ -289,94 +291,44 @@ def _compare(got: np.ndarray, ref: np.ndarray, dtype: str, *, elementwise: bool,
 
 
 # ------------------------------------------------------------------------ evaluation
-def _call_with_grad(fw: str, fn: Callable[[Any], Any], x: Any, cot: Any) -> tuple[Any, Any]:
-    """``(fn(x), d/dx Σ cot·fn(x))`` with the framework's autodiff (cot None: of a 0-d value)."""
-    if fw == "torch":
-        xt = x.detach().clone().requires_grad_(True)
-        v = fn(xt)
-        s = v if cot is None else (v * cot).sum()
-        (g,) = __import__("torch").autograd.grad(s, xt)
-        return v.detach(), g
-    if fw == "jax":
-        import jax
-
-        v, vjp = jax.vjp(fn, x)
-        (g,) = vjp(jax.numpy.ones_like(v) if cot is None else cot.astype(v.dtype))
-        return v, g
-    if fw == "tensorflow":
-        import tensorflow as tf
-
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            v = fn(x)
-        g = tape.gradient(v, x, output_gradients=None if cot is None else tf.cast(cot, v.dtype))
-        return v, g
-    raise ValueError(fw)
-
-
 def _convert_options(options: dict, conv: Callable[[np.ndarray], Any]) -> dict:
     return {k: (conv(v) if isinstance(v, np.ndarray) else v) for k, v in options.items()}
 
 
-def _device_of(fw: str, a: Any) -> str:
-    if fw in ("torch", "cupy"):
-        return str(a.device)
-    if fw == "jax":
-        return ",".join(sorted(str(d) for d in a.devices()))
-    if fw == "tensorflow":
-        return str(a.device)
-    return ""
-
-
-def _placement(fw: str, x: Any, *outs: Any) -> str:
+def _placement(b: TestBackend, x: Any, *outs: Any) -> str:
     """'' when every output lives on ``x``'s device, else what went where."""
-    want = _device_of(fw, x)
+    want = b.device_of(x)
     for o in outs:
-        if o is not None and _device_of(fw, o) != want:
-            return f"result on {_device_of(fw, o)!r}, input on {want!r}"
+        if o is not None and b.device_of(o) != want:
+            return f"result on {b.device_of(o)!r}, input on {want!r}"
     return ""
 
 
-def _evaluate(fw: str, fns: dict[str, Callable[[Any], Any]], grads: set[str], x: Any, cot: Any) -> dict:
+def _evaluate(b: TestBackend, fns: dict[str, Callable[[Any], Any]], grads: set[str], x: Any, cot: Any) -> dict:
     """``{key: (value, grad or None, placement) | Exception}`` of each function at ``x``
     (NumPy results; ``placement`` is '' when value and gradient are on ``x``'s device).
 
-    JAX runs every function of one case in **one** ``jax.jit`` program (op-by-op eager
-    dispatch compiles each primitive per shape and dtype, which is far slower for a suite
-    like this); if that program fails, each function is retried alone to attribute the
-    error. The other frameworks run eagerly."""
+    Where the registry says ``jit`` (JAX), every function of one case runs in **one**
+    compiled program (op-by-op eager dispatch compiles each primitive per shape and dtype,
+    which is far slower for a suite like this); if that program fails, each function is
+    retried alone to attribute the error. The other frameworks run eagerly."""
     from xbackend.testing import to_numpy
 
-    def one(key: str, f: Callable[[Any], Any]) -> tuple:
-        if key in grads:
-            v, g = _call_with_grad(fw, f, x, cot)
-            return to_numpy(v), to_numpy(g), _placement(fw, x, v, g)
-        v = f(x)
-        return to_numpy(v), None, _placement(fw, x, v)
+    def program(xv: Any, cv: Any) -> dict:
+        return {key: grad_of(b, f, xv, cv) if key in grads else (f(xv), None) for key, f in fns.items()}
 
-    if fw == "jax" and len(fns) > 0:
-        import jax
-
-        def program(xv: Any, cv: Any) -> dict:
-            res = {}
-            for key, f in fns.items():
-                if key in grads:
-                    v, vjp = jax.vjp(f, xv)
-                    res[key] = (v, vjp(jax.numpy.ones_like(v) if cv is None else cv.astype(v.dtype))[0])
-                else:
-                    res[key] = (f(xv), None)
-            return res
-
+    if b.jit and fns:
         try:
-            res = jax.jit(program)(x, cot)
-            return {k: (to_numpy(v), None if g is None else to_numpy(g), _placement(fw, x, v, g))
+            res = compiled(b, program)(x, cot)
+            return {k: (to_numpy(v), None if g is None else to_numpy(g), _placement(b, x, v, g))
                     for k, (v, g) in res.items()}
         except Exception:
             pass
     out: dict = {}
     for key, f in fns.items():
         try:
-            out[key] = one(key, f)
+            v, g = grad_of(b, f, x, cot) if key in grads else (f(x), None)
+            out[key] = (to_numpy(v), None if g is None else to_numpy(g), _placement(b, x, v, g))
         except Exception as exc:  # reported in the check, never a traceback
             out[key] = exc
     return out
@@ -392,12 +344,12 @@ class Runner:
         import xbackend
         from xbackend.testing import _oracles, to_numpy
 
-        fw = target.framework
+        fw, b = target.framework, member(target)
         natives = list(_oracles.natives(loss=loss, framework=fw))
         row = Row(target, loss, natives=[n.key for n in natives])
         fn = getattr(xbackend, loss)
         for case in (c for c in suite if c.loss == loss):
-            for dtype in DTYPES.get(fw, ("float64", "float32")):
+            for dtype in dtypes(target):
                 if dtype in HALF and not case.half:
                     continue
                 conv = converter(target, dtype)
@@ -413,7 +365,7 @@ class Runner:
                 ref = _oracles.closed_form(loss, xr, yr, **case.options, **extra)
                 cot_np = None if ref.ndim == 0 else _cotangent(ref.shape)
                 cot = None if cot_np is None else conv(cot_np)
-                with_grad = fw in AUTODIFF and case.grad
+                with_grad = b.autodiff and case.grad
                 used = [n for n in natives if case.kind == "moderate" and dtype not in HALF
                         and n.supports(case.options)]
                 def ours(t: Any, o: dict = opts, y: Any = y) -> Any:
@@ -428,7 +380,7 @@ class Runner:
                     fns[n.key] = native
                     if with_grad and "logits" in n.grad_wrt:
                         grads.add(n.key)
-                res = _evaluate(fw, fns, grads, x, cot)
+                res = _evaluate(b, fns, grads, x, cot)
                 elementwise = case.kind != "moderate"
                 mine = res["xbackend"]
                 chk = Check(case.name, dtype, "value", "closed form")
@@ -476,57 +428,24 @@ class Runner:
 
     def _fd(self, loss: str, case: Case, dtype: str, xr: np.ndarray, yr: np.ndarray, cot: Any,
             extra: dict) -> tuple[np.ndarray, np.ndarray]:
-        """Finite-difference gradient of the closed form at the rounded inputs, and its error
-        bound per entry (``FD_RTOL·max(1, |objective|, max|gradient|)``); cached.
+        """Finite-difference gradient of the closed form at the rounded inputs and its error
+        bound per entry (:func:`~xbackend.testing._oracles.closed_form_grad`); cached.
 
-        Edge cases are differenced one independent unit at a time (an element for the
-        elementwise losses, a row for the others): the ±1e9 entries then do not swamp the
-        other entries' differences with rounding noise, and a unit whose loss is inf or NaN
-        (no derivative to compare) leaves only its own entries out (NaN)."""
+        Edge cases are differenced one independent unit at a time
+        (:func:`~xbackend.testing._oracles.closed_form_grad_units`)."""
+        from xbackend.testing import _oracles
+
         key = (loss, case.name, dtype)
         if key not in self._fd_cache:
-            if case.kind == "edge":
-                self._fd_cache[key] = _fd_units(loss, xr, yr, cot, case.options, extra)
-            else:
-                fd, err = _fd_whole(loss, xr, yr, cot, case.options, extra)
-                self._fd_cache[key] = (fd, np.full(fd.shape, err))
+            with np.errstate(all="ignore"):
+                if case.kind == "edge":
+                    fd, err = _oracles.closed_form_grad_units(loss, xr, yr, cotangent=cot, **case.options, **extra)
+                else:
+                    fd, e = _oracles.closed_form_grad(loss, xr, yr, cotangent=cot, return_error=True, **case.options,
+                                                      **extra)
+                    err = np.full(fd.shape, e)
+            self._fd_cache[key] = (fd, err)
         return self._fd_cache[key]
-
-
-ELEMENTWISE = ("sigmoid_cross_entropy", "sigmoid_focal_loss", "binary_cross_entropy")
-
-
-def _fd_whole(loss: str, xr: np.ndarray, yr: np.ndarray, cot: Any, options: dict, extra: dict) -> tuple:
-    from xbackend.testing import _oracles
-
-    with np.errstate(all="ignore"):
-        fd = _oracles.closed_form_grad(loss, xr, yr, wrt="logits", cotangent=cot, **options, **extra)
-        v = _oracles.closed_form(loss, xr, yr, **options, **extra)
-    s = float(np.sum(v if cot is None else cot * v))
-    fin = fd[np.isfinite(fd)]
-    scale = max(1.0, abs(s) if np.isfinite(s) else 0.0, float(np.max(np.abs(fin))) if fin.size else 0.0)
-    return fd, _oracles.FD_RTOL * scale
-
-
-def _fd_units(loss: str, xr: np.ndarray, yr: np.ndarray, cot: Any, options: dict, extra: dict) -> tuple:
-    """:func:`_fd_whole` per element (elementwise losses) or per row (reduction "none" only)."""
-    from xbackend.testing import _oracles
-
-    fd = np.full(xr.shape, np.nan)
-    err = np.zeros(xr.shape)
-    units = list(np.ndindex(xr.shape)) if loss in ELEMENTWISE else [(i,) for i in range(xr.shape[0])]
-    for u in units:
-        sl = tuple(slice(i, i + 1) for i in u)
-        opts = {k: (v[sl] if isinstance(v, np.ndarray) and v.shape == xr.shape else v) for k, v in options.items()}
-        ys = yr[sl] if yr.shape == xr.shape else yr[sl[:1]]
-        with np.errstate(all="ignore"):
-            v = _oracles.closed_form(loss, xr[sl], ys, **opts, **extra)
-        if not np.all(np.isfinite(v)):
-            continue
-        c = None if cot is None else cot[sl[: cot.ndim]]
-        g, e = _fd_whole(loss, xr[sl], ys, c, opts, extra)
-        fd[sl], err[sl] = g, e
-    return fd, err
 
 
 def scheduler(target: Target) -> Any:

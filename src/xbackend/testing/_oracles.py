@@ -87,6 +87,7 @@ __all__ = [
     "Native",
     "closed_form",
     "closed_form_grad",
+    "closed_form_grad_units",
     "natives",
     "register",
 ]
@@ -482,10 +483,11 @@ def closed_form_grad(
     (``"logits"``, ``"labels"`` or ``"weights"``). Per entry, with
     ``h = eps^(1/3)·max(1, |v|)``, ``D(h) = (s(v+h) - s(v-h)) / 2h`` and the result is
     ``(4·D(h) - D(2h)) / 3`` (truncation error O(h⁴)). With ``return_error=True`` it also
-    returns a per-entry error bound: ``|D(h) - D(2h)|`` (the O(h²) term of ``D(h)`` is a
-    third of it; the extrapolated value is far more accurate) plus the rounding term
-    ``FD_RTOL·(Σ|terms of s| + |result|)``. Not meant for points where the function is
-    not smooth (a clip's kink, ±inf).
+    returns the bound of every entry's error (a float, normwise):
+    ``FD_RTOL·max(Σ|terms of s|, max|result|)`` -- the rounding of ``s`` divided by the
+    step, and the truncation, relative to the gradient's size (finite entries; a
+    non-finite ``s`` counts 0). Not meant for points where the function is not smooth (a
+    clip's kink, ±inf): see :func:`closed_form_grad_units`.
     """
     if wrt not in ("logits", "labels", "weights"):
         raise ValueError(f"wrt must be 'logits', 'labels' or 'weights', got {wrt!r}")
@@ -512,17 +514,50 @@ def closed_form_grad(
             return (f(vp) - f(vm)) / (vp[i] - vm[i])  # the step actually taken
 
     grad = np.zeros_like(v0)
-    err = np.zeros_like(v0)
     cbrt = _EPS64 ** (1.0 / 3.0)
     for i in np.ndindex(v0.shape):
         h = cbrt * max(1.0, abs(float(v0[i])))
         d1, d2 = d(i, h), d(i, 2.0 * h)
         grad[i] = (4.0 * d1 - d2) / 3.0
-        err[i] = abs(d1 - d2)
     if not return_error:
         return grad
-    size = float(np.sum(np.abs(terms(v0))))
-    return grad, err + FD_RTOL * (size + np.abs(grad))
+    with np.errstate(invalid="ignore"):
+        size = float(np.sum(np.abs(terms(v0))))
+    fin = np.abs(grad[np.isfinite(grad)])
+    return grad, FD_RTOL * max(size if np.isfinite(size) else 0.0, float(fin.max()) if fin.size else 0.0)
+
+
+#: losses whose every element is independent (the others: every row along the last axis)
+_ELEMENTWISE = ("sigmoid_cross_entropy", "sigmoid_focal_loss", "binary_cross_entropy")
+
+
+def closed_form_grad_units(
+    name: str, logits: Any, labels: Any, *, cotangent: Any = None, **options: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`closed_form_grad` with respect to the logits (float64 NumPy inputs, reduction
+    ``"none"``) one independent unit at a time -- an element of the elementwise losses, a
+    row (classes last) of the others -- with its error bound per entry.
+
+    For edge inputs: ±1e9 entries then do not swamp the other entries' differences with
+    rounding noise, and a unit whose loss is inf or NaN (no derivative to compare) leaves
+    only its own entries out (NaN)."""
+    x, y = np.asarray(logits, dtype=np.float64), np.asarray(labels)
+    grad = np.full(x.shape, np.nan)
+    err = np.zeros(x.shape)
+    units = list(np.ndindex(x.shape)) if name in _ELEMENTWISE else [(i,) for i in range(x.shape[0])]
+    for u in units:
+        sl = tuple(slice(i, i + 1) for i in u)
+        opts: dict[str, Any] = {k: (v[sl] if isinstance(v, np.ndarray) and v.shape == x.shape else v)
+                                for k, v in options.items()}
+        ys = y[sl] if y.shape == x.shape else y[sl[:1]]
+        with np.errstate(all="ignore"):
+            v = closed_form(name, x[sl], ys, **opts)
+        if not np.all(np.isfinite(v)):
+            continue
+        c = None if cotangent is None else cotangent[sl[: cotangent.ndim]]
+        with np.errstate(all="ignore"):
+            grad[sl], err[sl] = closed_form_grad(name, x[sl], ys, cotangent=c, return_error=True, **opts)
+    return grad, err
 
 
 # =========================================================================== natives
