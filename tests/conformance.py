@@ -280,17 +280,18 @@ def make_case(loss: str, spec: tuple) -> Case:
 # inside its time budget while every option set, dtype and reduction still runs on
 # every backend:
 #
-# * "specs" (JAX, TensorFlow): eager JAX compiles every primitive for every new shape
-#   and dtype (~0.1 s each here), so each option set runs in *one* dtype, rotating
-#   through the backend's dtypes, with every reduction (warm after the first); its
-#   gradient and native cells use the same dtype;
-# * "calls" (Dask: ~150 lazy tasks per loss call): one dtype and one reduction per
-#   option set, both rotating.
+# * "specs" (TensorFlow): each option set runs in *one* dtype, rotating through the
+#   backend's dtypes, with every reduction (TF's eager kernels are warm after the
+#   first); its gradient and native cells use the same dtype;
+# * "calls" (JAX: an eager call is one compiled program per shape, dtype and option set,
+#   ~0.15 s to compile here, so every reduction is a new compilation; Dask: ~150 lazy
+#   tasks per loss call): one dtype and one reduction per option set, both rotating, so
+#   that every option set, dtype and reduction still runs on the backend.
 #
 # ``XBACKEND_FULL_MATRIX=1`` runs the full product everywhere.
 
 FULL_MATRIX = os.environ.get("XBACKEND_FULL_MATRIX", "").strip() not in ("", "0")
-LEVEL = {"jax": "specs", "jax:gpu": "specs", "tensorflow": "specs", "tensorflow:gpu": "specs", "dask": "calls"}
+LEVEL = {"jax": "calls", "jax:gpu": "calls", "tensorflow": "specs", "tensorflow:gpu": "specs", "dask": "calls"}
 
 
 def level(b: Backend) -> str:
