@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 import xbackend as xb
-from tests.backends import require
+from tests import conformance as cf
+from tests.backends import ALL, require
 from xbackend.testing import EPS, to_numpy
 
 D, V = 5, 13
@@ -75,13 +76,30 @@ def _call(backend, d, case, reduction, chunk_size, dtype="float64", **extra):
 # ------------------------------------------------------------------------ values
 
 
-@pytest.mark.parametrize("chunk_size", [1, 4, "auto"])
-@pytest.mark.parametrize("case", list(CASES))
-def test_values_equal_sparse_loss_of_materialised_logits(backend_dtype, case, chunk_size):
+CHUNKS = (1, 4, "auto")
+
+
+def _cells(dtypes_of, backends=ALL):
+    """pytest params ``(backend, dtype, case, chunk_size)``: every case × block size on
+    every backend, in every dtype ``dtypes_of(backend)`` where the conformance matrix runs
+    the full product; on its "calls" backends (JAX: each eager call compiles; Dask) one
+    dtype per (case, block size), rotating, so every dtype still runs there
+    (``XBACKEND_FULL_MATRIX=1``: the product everywhere)."""
+    out = []
+    for b in backends:
+        dts = dtypes_of(b)
+        for i, (case, chunk) in enumerate((c, k) for c in CASES for k in CHUNKS):
+            for dt in dts if cf.level(b) != "calls" else (dts[i % len(dts)],):
+                out.append(pytest.param(b.name, dt, case, chunk, id=f"{b.name}-{dt}-{case}-{chunk}"))
+    return out
+
+
+@pytest.mark.parametrize(("bname", "dtype", "case", "chunk_size"), _cells(lambda b: b.dtypes))
+def test_values_equal_sparse_loss_of_materialised_logits(bname, dtype, case, chunk_size):
     """Every backend and dtype, unreduced and mean: the float64 oracle on the same
     (rounded) inputs, within the dtype's tolerance; float16/bfloat16 no further from it
     than the naive composition in that dtype (matmul + xbackend's sparse loss)."""
-    backend, dtype = backend_dtype
+    backend = cf.use_backend(bname)
     d = _rounded(_data(), backend, dtype)
     if "ignore_index" not in CASES[case]:
         d["y"] = np.abs(d["y"]) % V  # every label valid (bad labels: test_bad_labels_give_nan_rows_or_raise)
@@ -215,14 +233,15 @@ def _vjp(backend, fn, arrays, cot):
     return [to_numpy(g) for g in tape.gradient(total, arrays)]
 
 
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("chunk_size", [1, 4, "auto"])
-@pytest.mark.parametrize("case", list(CASES))
-def test_gradients_equal_autodiff_of_the_naive_composition(ad_backend, case, chunk_size, dtype):
+@pytest.mark.parametrize(
+    ("bname", "dtype", "case", "chunk_size"),
+    _cells(lambda b: ("float64", "float32"), [b for b in ALL if b.autodiff]),
+)
+def test_gradients_equal_autodiff_of_the_naive_composition(bname, dtype, case, chunk_size):
     """∇h, ∇W, ∇b equal the framework's autodiff through ``sparse_softmax_cross_entropy``
     of the materialised logits, for "none" (a random per-row cotangent: the backward
     pass) and "mean" (the gradients precomputed in the forward)."""
-    b_ = ad_backend
+    b_ = cf.use_backend(bname)
     d = _data(1)
     if "ignore_index" not in CASES[case]:
         d["y"] = np.abs(d["y"]) % V  # valid labels (NaN rows: the next test)
