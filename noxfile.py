@@ -81,11 +81,22 @@ def tests_dask(session: nox.Session) -> None:
 @nox.session(name="tests")
 def tests_all(session: nox.Session) -> None:
     """The whole CPU matrix: every backend in one environment (what CI runs)."""
+    _run_all(session, {})
+
+
+@nox.session(name="tests-full")
+def tests_full(session: nox.Session) -> None:
+    """The full backend × dtype × option × reduction product on every backend (no
+    covering design; slow). Not a default session."""
+    _run_all(session, {"XBACKEND_FULL_MATRIX": "1"})
+
+
+def _run_all(session: nox.Session, env: dict[str, str]) -> None:
     _install(session, *FRAMEWORKS)
     session.install("pytest-xdist")
     session.run(
         "pytest", "-n", "2", "--durations=15", *session.posargs,
-        env={"XBACKEND_TEST_BACKENDS": ALL_BACKENDS},
+        env={"XBACKEND_TEST_BACKENDS": ALL_BACKENDS, **env},
     )
 
 
