@@ -28,6 +28,12 @@ def _script():
 
 samples = _script()
 
+#: the samples include ``xbackend explain --plot``: the plot extra (the wheel session installs only ``[test]``)
+needs_matplotlib = pytest.mark.skipif(
+    importlib.util.find_spec("matplotlib") is None,
+    reason='the README sample `xbackend explain --plot` needs matplotlib (pip install "xbackend[plot]")',
+)
+
 
 def test_every_sample_has_a_marked_region_in_the_readme():
     text = samples.README.read_text()
@@ -37,12 +43,14 @@ def test_every_sample_has_a_marked_region_in_the_readme():
         assert body.startswith(f"```text\n{samples.SAMPLES[name].prompt}\n") and body.endswith("```\n"), name
 
 
+@needs_matplotlib
 def test_the_readme_samples_are_what_the_program_prints_now():
     diffs = samples.stale(samples.README.read_text(), backends=["numpy"])
     assert diffs == {}, "README samples are stale; run `python scripts/readme_samples.py`:\n" + "\n".join(
         diffs.values())
 
 
+@needs_matplotlib
 def test_a_stale_number_in_a_sample_is_detected():
     """The check is not vacuous: the old README's float32 row at x = 100 (a gradient of 0
     where the program prints -3.784e-44) is reported."""
