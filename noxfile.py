@@ -38,9 +38,9 @@ ALL_BACKENDS = "numpy,array_api_strict,torch,jax,tensorflow,dask"
 EXTRAS = ["rich", "matplotlib", "pillow"]  # the CLI's optional extras, exercised by its tests
 
 
-def _install(session: nox.Session, *groups: str) -> None:
+def _install(session: nox.Session, *groups: str, extra: tuple[str, ...] = ()) -> None:
     pkgs = [p for g in groups for p in FRAMEWORKS[g]]
-    session.install(*pkgs, "-e", ".[test]", *EXTRAS)
+    session.install(*pkgs, "-e", ".[test]", *EXTRAS, *extra)
 
 
 @nox.session(name="tests-numpy")
@@ -92,8 +92,7 @@ def tests_full(session: nox.Session) -> None:
 
 
 def _run_all(session: nox.Session, env: dict[str, str]) -> None:
-    _install(session, *FRAMEWORKS)
-    session.install("pytest-xdist")
+    _install(session, *FRAMEWORKS, extra=("pytest-xdist",))
     session.run(
         "pytest", "-n", "2", "--durations=15", *session.posargs,
         env={"XBACKEND_TEST_BACKENDS": ALL_BACKENDS, **env},
