@@ -94,7 +94,7 @@ def tests_full(session: nox.Session) -> None:
 def _run_all(session: nox.Session, env: dict[str, str]) -> None:
     _install(session, *FRAMEWORKS, extra=("pytest-xdist",))
     session.run(
-        "pytest", "-n", "2", "--durations=15", *session.posargs,
+        "pytest", "-n", "2", "--dist", "worksteal", "--durations=15", *session.posargs,
         env={"XBACKEND_TEST_BACKENDS": ALL_BACKENDS, **env},
     )
 
