@@ -12,7 +12,6 @@ loss (``from_logits=True``) on the same logits.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -21,6 +20,7 @@ import numpy as np
 import pytest
 
 from tests.backends import BY_NAME, skip_reason
+from tests.keras_support import process_result
 from xbackend.testing import tolerance
 
 KERAS_BACKENDS = ("tensorflow", "jax", "torch")
@@ -155,15 +155,7 @@ def fits():
 @pytest.mark.slow
 @pytest.mark.parametrize("keras_backend", KERAS_BACKENDS)
 def test_xbackend_keras_losses_fit_on_each_keras_backend_and_match_xbackend_and_keras(fits, keras_backend):
-    proc = fits.get(keras_backend)
-    try:
-        stdout, stderr = proc.communicate(timeout=420)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        pytest.fail(f"the Keras {keras_backend} fit did not finish in 420 s")
-    lines = [ln for ln in stdout.splitlines() if ln.startswith("RESULT ")]
-    assert proc.returncode == 0 and lines, f"Keras {keras_backend} fit failed:\n{stderr[-4000:]}"
-    results = json.loads(lines[-1][len("RESULT "):])
+    results = process_result(fits.get(keras_backend), f"the Keras {keras_backend} fit", 420)
     assert len(results) == 8
     for name, r in results.items():
         h = np.array(r["history"])

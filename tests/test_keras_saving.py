@@ -16,7 +16,6 @@ The module also checks, in this process, that ``import xbackend.keras`` defines 
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -25,6 +24,7 @@ import numpy as np
 import pytest
 
 from tests.backends import BY_NAME, skip_reason
+from tests.keras_support import process_result
 
 keras = pytest.importorskip("keras", reason="keras is not installed")
 
@@ -120,26 +120,15 @@ def _start(script: str, backend: str, folder: str) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True, env=_env(backend))
 
 
-def _result(proc: subprocess.Popen, what: str) -> dict:
-    try:
-        stdout, stderr = proc.communicate(timeout=300)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        pytest.fail(f"{what} did not finish in 300 s")
-    lines = [ln for ln in stdout.splitlines() if ln.startswith("RESULT ")]
-    assert proc.returncode == 0 and lines, f"{what} failed:\n{stderr[-4000:]}"
-    return json.loads(lines[-1][len("RESULT "):])
-
-
 @pytest.fixture(scope="module")
 def round_trips(tmp_path_factory):
     """``{backend: (saved, loaded)}``: the save processes run side by side, then the loads."""
     runnable = [b for b in KERAS_BACKENDS if skip_reason(BY_NAME[b]) is None]
     folders = {b: str(tmp_path_factory.mktemp(f"keras_{b}")) for b in runnable}
     savers = {b: _start(SAVE, b, folders[b]) for b in runnable}
-    saved = {b: _result(p, f"saving on Keras {b}") for b, p in savers.items()}
+    saved = {b: process_result(p, f"saving on Keras {b}", 300) for b, p in savers.items()}
     loaders = {b: _start(LOAD, b, folders[b]) for b in runnable}
-    return {b: (saved[b], _result(p, f"loading on Keras {b}")) for b, p in loaders.items()}
+    return {b: (saved[b], process_result(p, f"loading on Keras {b}", 300)) for b, p in loaders.items()}
 
 
 @pytest.mark.slow

@@ -498,20 +498,20 @@ def max(x: Any, /, *, axis: Any = None, keepdims: _PY_BOOL = False) -> tf.Tensor
     Under XLA (``jit_compile=True``) ``tf.reduce_max`` skips NaN (``[1, nan, 3] → 3``);
     a NaN anywhere in the reduced slice is put back explicitly for floating inputs.
     """
-    x = _tensor(x)
-    ax = _axes(axis, x.shape.rank)
-    m = tf.reduce_max(x, axis=ax, keepdims=keepdims)
-    if x.dtype.is_floating:
-        has_nan = tf.reduce_any(tf.math.is_nan(x), axis=ax, keepdims=keepdims)
-        m = tf.where(has_nan, tf.constant(math.nan, m.dtype), m)
-    return m
+    return _nan_propagating(tf.reduce_max, x, axis, keepdims)
 
 
 def min(x: Any, /, *, axis: Any = None, keepdims: _PY_BOOL = False) -> tf.Tensor:
     """``tf.reduce_min`` that propagates NaN in every mode (see :func:`max`)."""
+    return _nan_propagating(tf.reduce_min, x, axis, keepdims)
+
+
+def _nan_propagating(reduce: Any, x: Any, axis: Any, keepdims: _PY_BOOL) -> tf.Tensor:
+    """``reduce`` (``tf.reduce_max`` / ``tf.reduce_min``) with NaN put back where the
+    reduced slice holds one (floating inputs)."""
     x = _tensor(x)
     ax = _axes(axis, x.shape.rank)
-    m = tf.reduce_min(x, axis=ax, keepdims=keepdims)
+    m = reduce(x, axis=ax, keepdims=keepdims)
     if x.dtype.is_floating:
         has_nan = tf.reduce_any(tf.math.is_nan(x), axis=ax, keepdims=keepdims)
         m = tf.where(has_nan, tf.constant(math.nan, m.dtype), m)
